@@ -1,0 +1,191 @@
+//! `POST /v1/rebalance`, `GET`/`DELETE /v1/rebalance/{id}`, `GET`/`PUT /v1/heat` and
+//! `GET`/`PUT /v1/auto-balance`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Which plan a rebalance follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebalancePolicy {
+    /// All memory of a guest node (or of the VM) to `host_node`.
+    ToNode,
+    /// Each guest node's memory to the host node where most of its vCPUs run.
+    FollowVcpus,
+    /// Like to-node (`host_node`), interleave (`host_nodes`) or else follow-vcpus, hottest
+    /// chunks first; with `budget_mib` only the hottest that fit.
+    HotFirst,
+    /// Spread over `host_nodes`, chunk by chunk.
+    Interleave,
+}
+
+/// How pages are moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoveMethod {
+    /// move_pages(2) in batches.
+    MovePages,
+    /// mbind(2) with MPOL_MF_MOVE over whole ranges.
+    Mbind,
+}
+
+/// A rebalance request. Fields beyond `policy` as the policy needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceRequest {
+    /// The plan.
+    pub policy: Option<RebalancePolicy>,
+    /// Target host node (to-node; hot-first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_node: Option<u32>,
+    /// Target host nodes (interleave; hot-first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_nodes: Option<Vec<u32>>,
+    /// Only this guest node (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_node: Option<u32>,
+    /// Rate limit in MiB/s (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mib_per_s: Option<f64>,
+    /// With hot-first: move at most this much, hottest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_mib: Option<u64>,
+    /// How to move (default: the faster one measured, move-pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<MoveMethod>,
+    /// move-pages worker threads (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
+    /// Pages per move_pages call (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_pages: Option<u32>,
+}
+
+/// The answer to a started rebalance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RebalanceAccepted {
+    /// The rebalance's id, for `GET`/`DELETE /v1/rebalance/{id}`.
+    pub id: String,
+}
+
+/// Where a rebalance is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RebalanceState {
+    /// Accepted, not started.
+    Queued,
+    /// Moving pages.
+    Running,
+    /// Every page it planned to move is on its target.
+    Done,
+    /// Stopped before the end (see `message`); what moved stays moved.
+    Failed,
+    /// Cancelled; what moved stays moved.
+    Cancelled,
+}
+
+/// A rebalance's progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RebalanceStatus {
+    /// Its id.
+    pub id: String,
+    /// Its plan.
+    pub policy: RebalancePolicy,
+    /// Where it is.
+    pub state: RebalanceState,
+    /// Populated pages the plan moves (4 KiB pages).
+    pub pages_total: u64,
+    /// Pages moved so far.
+    pub pages_moved: u64,
+    /// Pages that could not be moved.
+    pub pages_failed: u64,
+    /// Failed pages by reason (EBUSY, EAGAIN, ENOMEM, EACCES, ...).
+    pub failed_by_reason: BTreeMap<String, u64>,
+    /// Bytes moved so far.
+    pub bytes_moved: u64,
+    /// Milliseconds since it started.
+    pub elapsed_ms: u64,
+    /// Why it failed or stopped short, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A hot chunk of guest memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HotChunk {
+    /// Its first guest-physical address.
+    pub guest_addr: u64,
+    /// The host node most of its pages are on, if known.
+    pub host_node: Option<u32>,
+    /// Its heat: decayed count of pages written per sample.
+    pub heat: f64,
+}
+
+/// Write heat of one guest node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GuestNodeHeat {
+    /// The guest node.
+    pub id: u32,
+    /// Pages written per second over the last sample, in MiB/s.
+    pub write_mib_per_s: f64,
+    /// Its hottest chunks, hottest first.
+    pub hottest: Vec<HotChunk>,
+}
+
+/// Write heat from KVM dirty logging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeatInfo {
+    /// Whether dirty logging is on now.
+    pub sampling: bool,
+    /// Sampling interval in milliseconds.
+    pub interval_ms: u64,
+    /// Bytes per chunk heat is kept for.
+    pub chunk_bytes: u64,
+    /// Samples taken since sampling started.
+    pub samples: u64,
+    /// Per guest node.
+    pub guest_nodes: Vec<GuestNodeHeat>,
+}
+
+/// Turns heat sampling on or off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeatRequest {
+    /// Sample or not.
+    pub enabled: bool,
+    /// Sampling interval in milliseconds (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+}
+
+/// Turns automatic balancing on or off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoBalanceRequest {
+    /// Balance automatically or not.
+    pub enabled: bool,
+    /// How often to look at vCPU placement, in milliseconds (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+    /// Rate limit of its moves in MiB/s (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mib_per_s: Option<f64>,
+}
+
+/// Automatic balancing: memory follows vCPUs that moved, with hysteresis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AutoBalanceInfo {
+    /// Whether it is on.
+    pub enabled: bool,
+    /// How often it looks, in milliseconds.
+    pub interval_ms: u64,
+    /// Rate limit of its moves in MiB/s.
+    pub max_mib_per_s: f64,
+    /// Rebalances it started.
+    pub rebalances_started: u64,
+    /// Its last decision, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<String>,
+}

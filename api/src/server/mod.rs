@@ -1,0 +1,131 @@
+//! The API server: axum on a current-thread tokio runtime confined to its own thread
+//! (`api`), listening on a Unix socket, talking to the VMM only through a [`VmHandle`].
+
+pub mod body;
+pub mod counters;
+pub mod error;
+pub mod routes;
+pub mod socket;
+
+#[cfg(test)]
+mod app_tests;
+
+use std::io;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::sync::oneshot;
+
+use self::counters::RequestCounters;
+use crate::request::VmHandle;
+
+/// How long a stopping server waits for requests in flight.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The VMM.
+    pub vm: VmHandle,
+    /// Requests served, by status.
+    pub requests: RequestCounters,
+}
+
+/// The whole application: the routes, 404 and 405 as JSON errors, the body limit, and the
+/// request counters.
+pub fn app(vm: VmHandle) -> Router {
+    let requests = RequestCounters::default();
+    let (router, _openapi) = routes::api_routes().split_for_parts();
+    router
+        .fallback(error::no_such_path)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            requests.clone(),
+            counters::count_requests,
+        ))
+        .with_state(AppState { vm, requests })
+}
+
+/// A running API server.
+#[derive(Debug)]
+pub struct ApiServer {
+    thread: Option<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    path: PathBuf,
+}
+
+/// Starts serving `listener` (bound at `path`) on a thread named `api`.
+pub fn start(listener: UnixListener, path: PathBuf, vm: VmHandle) -> io::Result<ApiServer> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("api".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    log::error!("the API cannot start its runtime: {err}");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::UnixListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(err) => {
+                        log::error!("the API cannot use its socket: {err}");
+                        return;
+                    }
+                };
+                let serve = axum::serve(listener, app(vm)).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+                if let Err(err) = serve.await {
+                    log::error!("the API server failed: {err}");
+                }
+            });
+        })?;
+    Ok(ApiServer {
+        thread: Some(thread),
+        stop: Some(stop),
+        path,
+    })
+}
+
+impl ApiServer {
+    /// Stops accepting, lets requests in flight finish (up to a grace period), and removes
+    /// the socket file.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + STOP_GRACE;
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                log::warn!("the API thread did not stop in time; leaving it");
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}

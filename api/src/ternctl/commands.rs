@@ -1,0 +1,227 @@
+//! What each command asks of the API, and how its answer becomes ternctl's output.
+
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::cli::{Command, PinTarget};
+use super::commands_balance;
+use super::error::CtlError;
+use super::follow;
+use super::json_pretty::pretty_json;
+use super::render;
+use crate::client::Client;
+use crate::model::{Action, PlacementInfo, TopologyInfo, VcpuInfo, VmInfo};
+
+/// One HTTP request to the API.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiCall {
+    /// `GET`, `PUT`, `POST` or `DELETE`.
+    pub method: &'static str,
+    /// The path, e.g. `/v1/vcpus/1/affinity`.
+    pub path: String,
+    /// The JSON body of a `PUT` or `POST`.
+    pub body: Option<serde_json::Value>,
+}
+
+impl ApiCall {
+    fn new(method: &'static str, path: &str, body: Option<serde_json::Value>) -> Self {
+        Self {
+            method,
+            path: path.to_string(),
+            body,
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(path: &str) -> Self {
+        Self::new("GET", path, None)
+    }
+
+    /// `PUT path` with a JSON body.
+    pub fn put(path: &str, body: serde_json::Value) -> Self {
+        Self::new("PUT", path, Some(body))
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(path: &str, body: serde_json::Value) -> Self {
+        Self::new("POST", path, Some(body))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(path: &str) -> Self {
+        Self::new("DELETE", path, None)
+    }
+
+    /// `METHOD /path`, for messages.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+fn action_call(action: Action) -> ApiCall {
+    ApiCall::put("/v1/actions", json!({ "action": action }))
+}
+
+/// The request behind `command` (bodies as in `AffinityRequest` and `ActionRequest`).
+pub fn api_call(command: &Command) -> ApiCall {
+    match command {
+        Command::Vm => ApiCall::get("/v1/vm"),
+        Command::Topology => ApiCall::get("/v1/topology"),
+        Command::Placement => ApiCall::get("/v1/placement"),
+        Command::Vcpus => ApiCall::get("/v1/vcpus"),
+        Command::Metrics => ApiCall::get("/metrics"),
+        Command::Pin { vcpu, target } => {
+            let path = format!("/v1/vcpus/{vcpu}/affinity");
+            match target {
+                PinTarget {
+                    cpus: Some(cpus), ..
+                } => ApiCall::put(&path, json!({ "cpus": cpus })),
+                PinTarget { node, .. } => ApiCall::put(&path, json!({ "host_node": node })),
+            }
+        }
+        Command::Pause => action_call(Action::Pause),
+        Command::Resume => action_call(Action::Resume),
+        Command::Shutdown => action_call(Action::Shutdown),
+        Command::Balance(command) => commands_balance::api_call(command),
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(body)
+}
+
+/// The human-readable output for `command`'s successful answer `body`.
+pub fn render_answer(command: &Command, body: &str) -> Result<String, serde_json::Error> {
+    Ok(match command {
+        Command::Vm => render::vm::render_vm(&parse::<VmInfo>(body)?),
+        Command::Topology => render::topology::render_topology(&parse::<TopologyInfo>(body)?),
+        Command::Placement => render::placement::render_placement(&parse::<PlacementInfo>(body)?),
+        Command::Vcpus => render::vcpus::render_vcpus(&parse::<Vec<VcpuInfo>>(body)?),
+        Command::Pin { target, .. } => {
+            render::vcpus::render_pinned(&parse::<VcpuInfo>(body)?, target.node)
+        }
+        Command::Pause => render::vm::render_action_done(Action::Pause, &parse(body)?),
+        Command::Resume => render::vm::render_action_done(Action::Resume, &parse(body)?),
+        Command::Shutdown => render::vm::render_action_done(Action::Shutdown, &parse(body)?),
+        Command::Metrics => body.to_string(),
+        Command::Balance(command) => commands_balance::render_answer(command, body)?,
+    })
+}
+
+/// What a command leaves: its output, and why it failed if it did (ternctl then exits 1
+/// after printing both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// For stdout.
+    pub output: String,
+    /// For stderr, as `ternctl: <sentence>`.
+    pub failure: Option<String>,
+}
+
+impl Finished {
+    /// A command that succeeded with `output`.
+    pub fn success(output: String) -> Self {
+        Self {
+            output,
+            failure: None,
+        }
+    }
+}
+
+/// Sends `call`: the body of a successful answer, or the server's refusal.
+pub fn send(client: &Client, call: &ApiCall) -> Result<String, CtlError> {
+    let body = call.body.as_ref().map(|b| b.to_string());
+    let response = client.request(call.method, &call.path, body.as_deref().map(str::as_bytes))?;
+    if response.is_success() {
+        Ok(response.body)
+    } else {
+        Err(CtlError::Refused(response.error_sentence()))
+    }
+}
+
+/// The answer to `call` read as `T`.
+pub fn parse_answer<T: DeserializeOwned>(call: &ApiCall, body: &str) -> Result<T, CtlError> {
+    parse(body).map_err(|source| CtlError::UnexpectedBody {
+        request: call.describe(),
+        source,
+    })
+}
+
+/// Runs `command` against the API: its output (`json`: the body as the server sent it, JSON
+/// pretty-printed), or why it failed. A rebalance followed to its end fails if it does.
+pub fn run(client: &Client, command: &Command, json: bool) -> Result<Finished, CtlError> {
+    if let Some(following) = follow::following(command) {
+        return follow::follow(client, following, json);
+    }
+    let call = api_call(command);
+    let body = send(client, &call)?;
+    let output = match (json, command) {
+        (_, Command::Metrics) => body,
+        (true, _) => pretty_json(&body),
+        (false, _) => render_answer(command, &body).map_err(|source| CtlError::UnexpectedBody {
+            request: call.describe(),
+            source,
+        })?,
+    };
+    Ok(Finished::success(output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ActionRequest, AffinityRequest};
+
+    fn pin(cpus: Option<Vec<u32>>, node: Option<u32>) -> Command {
+        Command::Pin {
+            vcpu: 1,
+            target: PinTarget { cpus, node },
+        }
+    }
+
+    #[test]
+    fn reads_are_gets_of_their_paths() {
+        let paths = [
+            (Command::Vm, "/v1/vm"),
+            (Command::Topology, "/v1/topology"),
+            (Command::Placement, "/v1/placement"),
+            (Command::Vcpus, "/v1/vcpus"),
+            (Command::Metrics, "/metrics"),
+        ];
+        for (command, path) in paths {
+            assert_eq!(api_call(&command), ApiCall::get(path));
+        }
+    }
+
+    #[test]
+    fn pin_bodies_are_affinity_requests() {
+        let call = api_call(&pin(Some(vec![0, 1, 3]), None));
+        assert_eq!(call.describe(), "PUT /v1/vcpus/1/affinity");
+        let body: AffinityRequest = serde_json::from_value(call.body.unwrap()).unwrap();
+        assert_eq!((body.cpus, body.host_node), (Some(vec![0, 1, 3]), None));
+        let call = api_call(&pin(None, Some(1)));
+        let body: AffinityRequest = serde_json::from_value(call.body.unwrap()).unwrap();
+        assert_eq!((body.cpus, body.host_node), (None, Some(1)));
+    }
+
+    #[test]
+    fn actions_are_action_requests() {
+        let cases = [
+            (Command::Pause, Action::Pause),
+            (Command::Resume, Action::Resume),
+            (Command::Shutdown, Action::Shutdown),
+        ];
+        for (command, action) in cases {
+            let call = api_call(&command);
+            assert_eq!(call.describe(), "PUT /v1/actions");
+            let body: ActionRequest = serde_json::from_value(call.body.unwrap()).unwrap();
+            assert_eq!(body.action, action);
+        }
+    }
+
+    #[test]
+    fn answers_that_do_not_fit_the_model_are_errors() {
+        assert!(render_answer(&Command::Vm, r#"{"state":"asleep"}"#).is_err());
+        assert!(render_answer(&Command::Vcpus, "{}").is_err());
+        assert_eq!(render_answer(&Command::Metrics, "m 1\n").unwrap(), "m 1\n");
+    }
+}

@@ -1,0 +1,141 @@
+//! `ternctl vm` and the actions' one-line answers.
+
+use super::join_sections;
+use crate::model::{Action, GuestNodeSummary, VmInfo, VmState};
+use crate::ternctl::idlist::format_id_list;
+use crate::ternctl::table::Table;
+use crate::ternctl::units::{format_mib, format_uptime, or_dash};
+
+/// The state as the API spells it.
+pub fn state_name(state: VmState) -> &'static str {
+    match state {
+        VmState::Running => "running",
+        VmState::Paused => "paused",
+        VmState::ShuttingDown => "shutting-down",
+    }
+}
+
+/// Guest nodes: vCPUs, memory, the host node it is tied to and the policy.
+pub fn guest_nodes_table(nodes: &[GuestNodeSummary]) -> Table {
+    let mut table = Table::new(&["GUEST NODE", "VCPUS", "MEMORY", "HOST NODE", "POLICY"]);
+    for node in nodes {
+        table.row(vec![
+            node.id.to_string(),
+            format_id_list(&node.vcpus),
+            format_mib(node.memory_mib),
+            or_dash(node.host_node),
+            node.policy.clone(),
+        ]);
+    }
+    table
+}
+
+/// The VM: `key  value` lines, then its guest nodes.
+pub fn render_vm(vm: &VmInfo) -> String {
+    let mut summary = Table::untitled();
+    for (key, value) in [
+        ("state", state_name(vm.state).to_string()),
+        ("vCPUs", vm.vcpus.to_string()),
+        ("memory", format_mib(vm.memory_mib)),
+        ("uptime", format_uptime(vm.uptime_ms)),
+    ] {
+        summary.row(vec![key.to_string(), value]);
+    }
+    let nodes = guest_nodes_table(&vm.guest_nodes);
+    let nodes = if nodes.is_empty() {
+        String::new()
+    } else {
+        nodes.render()
+    };
+    join_sections(&[summary.render(), nodes])
+}
+
+/// One line saying what an action did, e.g. `VM paused`, and the state the VM reports if
+/// it is not the one the action leads to.
+pub fn render_action_done(action: Action, vm: &VmInfo) -> String {
+    let (done, expected) = match action {
+        Action::Pause => ("VM paused", VmState::Paused),
+        Action::Resume => ("VM resumed", VmState::Running),
+        Action::Shutdown => ("VM shutting down", VmState::ShuttingDown),
+    };
+    if vm.state == expected {
+        format!("{done}\n")
+    } else {
+        format!("{done} (it reports {})\n", state_name(vm.state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_node_vm(state: VmState) -> VmInfo {
+        let node =
+            |id: u32, vcpus: Vec<u32>, host_node: Option<u32>, policy: &str| GuestNodeSummary {
+                id,
+                vcpus,
+                memory_mib: 1024,
+                host_node,
+                policy: policy.into(),
+            };
+        VmInfo {
+            state,
+            vcpus: 4,
+            memory_mib: 2048,
+            guest_nodes: vec![
+                node(0, vec![0, 1], Some(0), "bind"),
+                node(1, vec![2, 3], None, "default"),
+            ],
+            uptime_ms: 3_723_000,
+        }
+    }
+
+    #[test]
+    fn the_vm_is_a_summary_then_its_guest_nodes() {
+        assert_eq!(
+            render_vm(&two_node_vm(VmState::Running)),
+            "\
+state   running
+vCPUs   4
+memory  2 GiB
+uptime  1h 02m 03s
+
+GUEST NODE  VCPUS  MEMORY  HOST NODE  POLICY
+0           0-1    1 GiB   0          bind
+1           2-3    1 GiB   -          default
+"
+        );
+    }
+
+    #[test]
+    fn a_vm_without_guest_nodes_is_just_the_summary() {
+        let mut vm = two_node_vm(VmState::ShuttingDown);
+        vm.guest_nodes.clear();
+        vm.uptime_ms = 1500;
+        assert_eq!(
+            render_vm(&vm),
+            "state   shutting-down\nvCPUs   4\nmemory  2 GiB\nuptime  1.5s\n"
+        );
+    }
+
+    #[test]
+    fn actions_answer_in_one_line() {
+        let vm = two_node_vm;
+        assert_eq!(
+            render_action_done(Action::Pause, &vm(VmState::Paused)),
+            "VM paused\n"
+        );
+        assert_eq!(
+            render_action_done(Action::Resume, &vm(VmState::Running)),
+            "VM resumed\n"
+        );
+        assert_eq!(
+            render_action_done(Action::Shutdown, &vm(VmState::ShuttingDown)),
+            "VM shutting down\n"
+        );
+        assert_eq!(
+            render_action_done(Action::Resume, &vm(VmState::Paused)),
+            "VM resumed (it reports paused)\n"
+        );
+    }
+}

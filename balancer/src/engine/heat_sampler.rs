@@ -1,0 +1,288 @@
+//! The heat sampler: while on, KVM dirty logging covers guest memory and a thread reads (and
+//! re-arms) the dirty bitmaps every interval into the decaying per-chunk heat map. Where KVM
+//! lets Tern choose which pages to re-arm, only a few pages per chunk are watched in each
+//! interval (see [`crate::watch`]).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::guest::GuestView;
+use crate::heat::HeatMap;
+use crate::mover::progress::MoveProgress;
+use crate::placement::PAGE_SIZE;
+use crate::watch::{watch_set, DEFAULT_PAGES_PER_CHUNK};
+
+/// Heat kept per sample: half of the previous score (the last few samples dominate).
+pub const HEAT_DECAY: f64 = 0.5;
+/// Default sampling interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default)]
+struct Shared {
+    map: Mutex<Option<HeatMap>>,
+    stop: AtomicBool,
+    interval_ms: AtomicU64,
+}
+
+/// Starts and stops sampling; holds the heat map.
+#[derive(Debug, Default)]
+pub struct HeatSampler {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the sampler watches: every page, or (where KVM lets Tern choose) a few pages per
+/// chunk that change every interval.
+struct Watch {
+    /// Pages per region.
+    pages: Vec<u64>,
+    /// Per region, the pages watched in the interval under way (`None`: every page).
+    current: Option<Vec<Vec<u64>>>,
+    /// Intervals started.
+    interval: u64,
+}
+
+impl Watch {
+    /// Arms the first interval (reading and forgetting the bits set when logging started).
+    fn start(view: &dyn GuestView) -> io::Result<Self> {
+        let pages: Vec<u64> = view.regions().iter().map(|r| r.len / PAGE_SIZE).collect();
+        let mut watch = Self {
+            pages,
+            current: None,
+            interval: 0,
+        };
+        let first = watch.next_sets(view);
+        for (i, set) in first.iter().enumerate() {
+            view.take_dirty_bitmap(i, set.as_deref())?;
+        }
+        watch.current = first.into_iter().collect();
+        Ok(watch)
+    }
+
+    /// The watch sets of the next interval (all `None` when every page is watched).
+    fn next_sets(&mut self, view: &dyn GuestView) -> Vec<Option<Vec<u64>>> {
+        self.interval += 1;
+        let selective = view.rearms_selectively();
+        self.pages
+            .iter()
+            .map(|p| selective.then(|| watch_set(*p, self.interval, DEFAULT_PAGES_PER_CHUNK)))
+            .collect()
+    }
+
+    /// Reads every region's log into `map` as one sample, and arms the next interval.
+    fn sample(&mut self, view: &dyn GuestView, map: &Mutex<Option<HeatMap>>, elapsed: Duration) {
+        let next = self.next_sets(view);
+        let bitmaps: Vec<io::Result<Vec<u64>>> = next
+            .iter()
+            .enumerate()
+            .map(|(i, set)| view.take_dirty_bitmap(i, set.as_deref()))
+            .collect();
+        if let Ok(mut guard) = map.lock() {
+            if let Some(map) = guard.as_mut() {
+                for (i, bitmap) in bitmaps.iter().enumerate() {
+                    match (bitmap, self.current.as_ref().and_then(|c| c.get(i))) {
+                        (Ok(bits), Some(watched)) => {
+                            map.record_watched(i, bits, watched);
+                        }
+                        (Ok(bits), None) => {
+                            map.record(i, bits);
+                        }
+                        (Err(e), _) => {
+                            log::warn!("heat: cannot read the dirty log of region {i}: {e}")
+                        }
+                    }
+                }
+                map.end_sample(elapsed);
+            }
+        }
+        self.current = next.into_iter().collect();
+    }
+}
+
+fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) {
+    let mut last = Instant::now();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let interval = Duration::from_millis(shared.interval_ms.load(Ordering::Relaxed));
+        let deadline = last + interval;
+        while Instant::now() < deadline {
+            if shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(
+                Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+        let elapsed = last.elapsed();
+        last = Instant::now();
+        watch.sample(view.as_ref(), &shared.map, elapsed);
+    }
+}
+
+impl HeatSampler {
+    /// Whether sampling is on.
+    pub fn is_running(&self) -> bool {
+        self.thread.lock().map(|t| t.is_some()).unwrap_or(false)
+    }
+
+    /// The sampling interval.
+    pub fn interval(&self) -> Duration {
+        match self.shared.interval_ms.load(Ordering::Relaxed) {
+            0 => DEFAULT_INTERVAL,
+            ms => Duration::from_millis(ms),
+        }
+    }
+
+    /// The heat map (None until sampling first started).
+    pub fn map(&self) -> Option<MutexGuard<'_, Option<HeatMap>>> {
+        self.shared.map.lock().ok()
+    }
+
+    /// Samples taken since sampling started.
+    pub fn samples(&self) -> u64 {
+        self.map()
+            .and_then(|m| m.as_ref().map(HeatMap::samples))
+            .unwrap_or(0)
+    }
+
+    /// Turns dirty logging on and starts sampling every `interval` (a running sampler only
+    /// takes the new interval).
+    pub fn start(&self, view: Arc<dyn GuestView>, interval: Duration) -> io::Result<()> {
+        self.shared
+            .interval_ms
+            .store(interval.as_millis().max(10) as u64, Ordering::Relaxed);
+        let Ok(mut thread) = self.thread.lock() else {
+            return Err(io::Error::other("the heat sampler's lock is poisoned"));
+        };
+        if thread.is_some() {
+            return Ok(());
+        }
+        view.set_dirty_logging(true)?;
+        let watch = match Watch::start(view.as_ref()) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = view.set_dirty_logging(false);
+                return Err(e);
+            }
+        };
+        let lens: Vec<u64> = view.regions().iter().map(|r| r.len).collect();
+        if let Ok(mut map) = self.shared.map.lock() {
+            *map = Some(HeatMap::new(&lens, HEAT_DECAY));
+        }
+        self.shared.stop.store(false, Ordering::SeqCst);
+        let shared = self.shared.clone();
+        *thread = Some(
+            std::thread::Builder::new()
+                .name("heat".into())
+                .spawn(move || sample_loop(view, shared, watch))?,
+        );
+        Ok(())
+    }
+
+    /// Stops sampling and turns dirty logging off; the heat map stays readable.
+    pub fn stop(&self, view: &dyn GuestView) -> io::Result<()> {
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            let _ = handle.join();
+            view.set_dirty_logging(false)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `samples` samples were taken (or the job is cancelled, or a generous
+    /// deadline passes).
+    pub fn wait_for_samples(&self, samples: u64, progress: &MoveProgress) {
+        let deadline = Instant::now() + self.interval() * (samples as u32 + 2);
+        while self.samples() < samples && !progress.is_cancelled() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::CHUNK_BYTES;
+    use crate::guest::{MemoryRegion, VcpuThread};
+    use crate::mempolicy::MemPolicy;
+
+    /// KVM's dirty log with manual protect, for one region of two chunks: bits start set,
+    /// re-arming clears the given ones, and the "guest" sets the bits of what it writes.
+    struct Kvm {
+        bits: Mutex<Vec<u64>>,
+        rearmed: Mutex<Vec<Vec<u64>>>,
+    }
+
+    impl Kvm {
+        fn write_chunk(&self, chunk: usize) {
+            let mut bits = self.bits.lock().unwrap();
+            bits[chunk * 8..chunk * 8 + 8].fill(u64::MAX);
+        }
+    }
+
+    impl GuestView for Kvm {
+        fn regions(&self) -> Vec<MemoryRegion> {
+            vec![MemoryRegion {
+                guest_node: 0,
+                guest_addr: 0,
+                len: 2 * CHUNK_BYTES,
+                host_addr: 0x1000_0000,
+                policy: MemPolicy::Bind(0),
+            }]
+        }
+        fn set_region_policy(&self, _: usize, _: MemPolicy) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_dirty_logging(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+        fn take_dirty_bitmap(&self, _: usize, rearm: Option<&[u64]>) -> io::Result<Vec<u64>> {
+            let mut bits = self.bits.lock().unwrap();
+            let read = bits.clone();
+            let rearm = rearm.expect("a selective view is always given what to re-arm");
+            for (b, m) in bits.iter_mut().zip(rearm) {
+                *b &= !m;
+            }
+            self.rearmed.lock().unwrap().push(rearm.to_vec());
+            Ok(read)
+        }
+        fn rearms_selectively(&self) -> bool {
+            true
+        }
+        fn vcpu_threads(&self) -> Vec<VcpuThread> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_few_watched_pages_per_chunk_tell_hot_from_cold_despite_stale_bits() {
+        let kvm = Kvm {
+            bits: Mutex::new(vec![u64::MAX; 16]),
+            rearmed: Mutex::new(Vec::new()),
+        };
+        let map = Mutex::new(Some(HeatMap::new(&[2 * CHUNK_BYTES], 0.5)));
+        let mut watch = Watch::start(&kvm).unwrap();
+        for _ in 0..3 {
+            kvm.write_chunk(0);
+            watch.sample(&kvm, &map, Duration::from_secs(1));
+        }
+        let guard = map.lock().unwrap();
+        let heat = guard.as_ref().unwrap();
+        // Chunk 1's bits stayed set from the start, except the watched ones: it is cold.
+        assert_eq!(
+            (heat.heat(0, 0), heat.heat(0, 1)),
+            (512.0 + 256.0 + 128.0, 0.0)
+        );
+        assert_eq!(heat.dirty_pages_last_sample(0), 512);
+        // Each interval re-armed one page per chunk, never the whole chunk.
+        let rearmed = kvm.rearmed.lock().unwrap();
+        assert_eq!(rearmed.len(), 4);
+        for mask in rearmed.iter() {
+            let pages: u32 = mask.iter().map(|w| w.count_ones()).sum();
+            assert_eq!(pages, 2);
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The mover against a simulated address space (a `PageMover` that keeps a node per page and
+//! injects EBUSY, EAGAIN, ENOMEM, EFAULT, EACCES and whole-call failures), and against this
+//! host's own kernel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::sync::Mutex;
+
+use super::progress::MoveProgress;
+use super::*;
+
+const BASE: u64 = 0x7f00_0000_0000;
+
+/// Pages at BASE + i * 4 KiB for i < n, with a node each (or absent).
+#[derive(Default)]
+struct Sim {
+    nodes: Mutex<BTreeMap<u64, i32>>,
+    /// Per page: statuses returned (instead of moving) for its next move attempts.
+    scripted: Mutex<HashMap<u64, Vec<i32>>>,
+    /// Pages the target may still take before it is full.
+    room: Mutex<Option<u64>>,
+    /// A huge-page simulation: moving a block's first page moves the whole block.
+    huge: bool,
+    /// Every move call's batch size.
+    calls: Mutex<Vec<usize>>,
+    /// Pages queried (move_pages without nodes), over all calls.
+    queried: Mutex<usize>,
+    /// Fail every move call with this errno.
+    call_errno: Option<i32>,
+    /// Cancel this progress after the first move call.
+    cancel_after_first: Option<std::sync::Arc<MoveProgress>>,
+}
+
+impl Sim {
+    fn with_pages(states: impl IntoIterator<Item = Option<i32>>) -> Self {
+        let sim = Sim::default();
+        {
+            let mut nodes = sim.nodes.lock().unwrap();
+            for (i, s) in states.into_iter().enumerate() {
+                if let Some(node) = s {
+                    nodes.insert(BASE + i as u64 * PAGE_SIZE, node);
+                }
+            }
+        }
+        sim
+    }
+
+    fn on(&self, node: i32) -> usize {
+        self.nodes
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|n| **n == node)
+            .count()
+    }
+
+    fn move_one(&self, addr: u64, target: i32) -> i32 {
+        if let Some(script) = self.scripted.lock().unwrap().get_mut(&addr) {
+            if !script.is_empty() {
+                let status = script.remove(0);
+                // A page reported as not mapped is gone (the guest's memory was unmapped).
+                if status == -libc::EFAULT || status == -libc::ENOENT {
+                    self.nodes.lock().unwrap().remove(&addr);
+                }
+                return status;
+            }
+        }
+        let mut nodes = self.nodes.lock().unwrap();
+        let Some(node) = nodes.get(&addr).copied() else {
+            return -libc::ENOENT;
+        };
+        if node == target {
+            return target;
+        }
+        let block: Vec<u64> = if self.huge && addr.is_multiple_of(CHUNK_BYTES) {
+            (0..CHUNK_BYTES / PAGE_SIZE)
+                .map(|i| addr + i * PAGE_SIZE)
+                .filter(|a| nodes.get(a).is_some_and(|n| *n != target))
+                .collect()
+        } else {
+            vec![addr]
+        };
+        let mut room = self.room.lock().unwrap();
+        if let Some(left) = room.as_mut() {
+            if *left < block.len() as u64 {
+                return -libc::ENOMEM;
+            }
+            *left -= block.len() as u64;
+        }
+        for a in block {
+            nodes.insert(a, target);
+        }
+        target
+    }
+}
+
+impl PageMover for Sim {
+    fn move_pages(
+        &self,
+        pages: &[u64],
+        nodes: Option<&[i32]>,
+        status: &mut [i32],
+    ) -> io::Result<usize> {
+        let Some(nodes) = nodes else {
+            *self.queried.lock().unwrap() += pages.len();
+            let map = self.nodes.lock().unwrap();
+            for (p, s) in pages.iter().zip(status.iter_mut()) {
+                *s = map.get(p).copied().unwrap_or(-libc::ENOENT);
+            }
+            return Ok(0);
+        };
+        self.calls.lock().unwrap().push(pages.len());
+        if let Some(errno) = self.call_errno {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        for ((p, n), s) in pages.iter().zip(nodes).zip(status.iter_mut()) {
+            *s = self.move_one(*p, *n);
+        }
+        if let Some(progress) = &self.cancel_after_first {
+            progress.cancel();
+        }
+        Ok(0)
+    }
+
+    fn resident(&self, _: u64, r: &mut [u8]) -> io::Result<()> {
+        r.fill(1);
+        Ok(())
+    }
+}
+
+fn spec(pages: u64, target: u32, batch_pages: usize, workers: usize) -> MoveSpec {
+    MoveSpec {
+        tasks: vec![MoveTask {
+            addr: BASE,
+            len: pages * PAGE_SIZE,
+            target,
+        }],
+        method: Method::MovePages {
+            batch_pages,
+            workers,
+        },
+        huge_first: false,
+        rate_limit: None,
+    }
+}
+
+#[test]
+fn moves_every_populated_page_once_and_skips_the_rest() {
+    // 100 pages on node 0, 20 absent, 30 already on node 1.
+    let states = (0..150).map(|i| match i {
+        0..=99 => Some(0),
+        100..=119 => None,
+        _ => Some(1),
+    });
+    let sim = Sim::with_pages(states);
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(150, 1, 32, 1), &progress);
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 0
+        }
+    );
+    assert_eq!((sim.on(1), sim.on(0)), (130, 0));
+    let s = progress.snapshot();
+    assert_eq!(
+        (s.pages_total, s.pages_moved, s.pages_failed, s.bytes_moved),
+        (100, 100, 0, 100 * 4096)
+    );
+    // Only the 100 pages that needed it were addressed, 32 at a time.
+    assert_eq!(*sim.calls.lock().unwrap(), vec![32, 32, 32, 4]);
+}
+
+#[test]
+fn busy_pages_are_retried_until_they_move() {
+    let sim = Sim::with_pages((0..10).map(|_| Some(0)));
+    sim.scripted
+        .lock()
+        .unwrap()
+        .insert(BASE, vec![-libc::EBUSY, -libc::EAGAIN]);
+    sim.scripted
+        .lock()
+        .unwrap()
+        .insert(BASE + 5 * PAGE_SIZE, vec![-libc::EBUSY]);
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(10, 1, 512, 1), &progress);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(1), 10);
+    assert_eq!(progress.snapshot().pages_failed, 0);
+    assert_eq!(
+        *sim.calls.lock().unwrap(),
+        vec![10, 2, 1],
+        "two retry rounds, each only for the busy pages"
+    );
+}
+
+#[test]
+fn pages_busy_for_good_fail_by_reason_after_bounded_retries() {
+    let sim = Sim::with_pages((0..4).map(|_| Some(0)));
+    sim.scripted
+        .lock()
+        .unwrap()
+        .insert(BASE, vec![-libc::EAGAIN; 100]);
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(4, 1, 512, 1), &progress);
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 1
+        }
+    );
+    let s = progress.snapshot();
+    assert_eq!((s.pages_moved, s.pages_failed), (3, 1));
+    assert_eq!(
+        s.failed_by_reason,
+        BTreeMap::from([("EAGAIN".to_string(), 1)])
+    );
+    assert_eq!(
+        sim.calls.lock().unwrap().len(),
+        1 + batch::MAX_RETRIES as usize
+    );
+}
+
+#[test]
+fn a_full_target_stops_the_move_and_reports_what_moved() {
+    let sim = Sim::with_pages((0..100).map(|_| Some(0)));
+    *sim.room.lock().unwrap() = Some(40);
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(100, 1, 16, 1), &progress);
+    assert_eq!(outcome.stopped, Some(StopReason::TargetFull(1)));
+    assert_eq!(outcome.left_behind, 60);
+    let s = progress.snapshot();
+    assert_eq!((s.pages_total, s.pages_moved), (100, 40));
+    assert_eq!(
+        s.failed_by_reason.get("ENOMEM"),
+        Some(&60),
+        "every page left behind for want of room"
+    );
+    assert_eq!(
+        sim.calls.lock().unwrap().len(),
+        3,
+        "no call after the full one"
+    );
+    assert_eq!(
+        (sim.on(0), sim.on(1)),
+        (60, 40),
+        "nothing lost, nothing moved back"
+    );
+}
+
+#[test]
+fn unpopulated_and_shared_pages() {
+    let sim = Sim::with_pages((0..6).map(|_| Some(0)));
+    sim.scripted
+        .lock()
+        .unwrap()
+        .insert(BASE + PAGE_SIZE, vec![-libc::EFAULT]);
+    sim.scripted
+        .lock()
+        .unwrap()
+        .insert(BASE + 2 * PAGE_SIZE, vec![-libc::EACCES]);
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(6, 1, 512, 1), &progress);
+    assert_eq!(outcome.stopped, None);
+    let s = progress.snapshot();
+    assert_eq!(
+        (s.pages_total, s.pages_moved, s.pages_failed),
+        (5, 4, 1),
+        "EFAULT: nothing to move"
+    );
+    assert_eq!(
+        s.failed_by_reason,
+        BTreeMap::from([("EACCES".to_string(), 1)])
+    );
+}
+
+#[test]
+fn a_failing_call_stops_the_move_with_its_reason() {
+    let mut sim = Sim::with_pages((0..6).map(|_| Some(0)));
+    sim.call_errno = Some(libc::ENODEV);
+    let outcome = run_move(&sim, &spec(6, 3, 512, 1), &MoveProgress::new());
+    assert_eq!(
+        outcome.stopped,
+        Some(StopReason::Failed(
+            "host node 3 has no memory to move pages to".into()
+        ))
+    );
+    assert_eq!(outcome.left_behind, 6);
+    sim.call_errno = Some(libc::EPERM);
+    let outcome = run_move(&sim, &spec(6, 3, 512, 1), &MoveProgress::new());
+    assert!(matches!(outcome.stopped, Some(StopReason::Failed(m)) if m.contains("EPERM")));
+}
+
+#[test]
+fn cancel_stops_between_batches() {
+    let progress = std::sync::Arc::new(MoveProgress::new());
+    let mut sim = Sim::with_pages((0..100).map(|_| Some(0)));
+    sim.cancel_after_first = Some(progress.clone());
+    let outcome = run_move(&sim, &spec(100, 1, 10, 1), &progress);
+    assert_eq!(outcome.stopped, Some(StopReason::Cancelled));
+    assert_eq!((sim.on(1), outcome.left_behind), (10, 90));
+    assert_eq!(progress.snapshot().pages_moved, 10);
+}
+
+#[test]
+fn workers_share_the_pages_between_them() {
+    let sim = Sim::with_pages((0..4096).map(|_| Some(0)));
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(4096, 1, 256, 4), &progress);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(1), 4096);
+    assert_eq!(progress.snapshot().pages_moved, 4096);
+    assert_eq!(sim.calls.lock().unwrap().iter().sum::<usize>(), 4096);
+}
+
+#[test]
+fn huge_pages_are_addressed_once_per_block() {
+    // Two full blocks and a half block, all on node 0, with a THP-like simulation.
+    let pages = 2 * 512 + 256;
+    let mut sim = Sim::with_pages((0..pages).map(|_| Some(0)));
+    sim.huge = true;
+    let mut s = spec(pages, 1, 512, 1);
+    s.huge_first = true;
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &s, &progress);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(1), pages as usize);
+    let snap = progress.snapshot();
+    assert_eq!((snap.pages_total, snap.pages_moved), (pages, pages));
+    // One call for the two heads, one for the 256 pages of the half block.
+    assert_eq!(*sim.calls.lock().unwrap(), vec![2, 256]);
+    // Every page queried once up front; then only the two blocks' last pages and the half
+    // block's pages.
+    assert_eq!(*sim.queried.lock().unwrap(), pages as usize + 2 + 256);
+}
+
+#[test]
+fn blocks_of_base_pages_move_page_by_page_after_their_first_page() {
+    // Huge-first over memory made of base pages: each head moves alone, the rest follow.
+    let pages = 2 * 512;
+    let sim = Sim::with_pages((0..pages).map(|_| Some(0)));
+    let mut s = spec(pages, 1, 512, 1);
+    s.huge_first = true;
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &s, &progress);
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 0
+        }
+    );
+    assert_eq!(sim.on(1), pages as usize);
+    let snap = progress.snapshot();
+    assert_eq!((snap.pages_total, snap.pages_moved), (pages, pages));
+}
+
+#[test]
+fn a_cancel_during_the_huge_pass_reports_what_stayed() {
+    let pages = 4 * 512;
+    let progress = std::sync::Arc::new(MoveProgress::new());
+    let mut sim = Sim::with_pages((0..pages).map(|_| Some(0)));
+    sim.huge = true;
+    sim.cancel_after_first = Some(progress.clone());
+    let mut s = spec(pages, 1, 512, 1);
+    s.huge_first = true;
+    s.rate_limit = Some(2 << 20); // one head per call
+    let outcome = run_move(&sim, &s, &progress);
+    assert_eq!(outcome.stopped, Some(StopReason::Cancelled));
+    assert_eq!((sim.on(1), outcome.left_behind), (512, 3 * 512));
+}
+
+#[test]
+fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_node() {
+    let len = 64 * PAGE_SIZE as usize;
+    // SAFETY: a fresh anonymous mapping, unmapped at the end of the test.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(ptr, libc::MAP_FAILED);
+    // SAFETY: writes stay inside the mapping.
+    unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), 1, len) };
+    let task = MoveTask {
+        addr: ptr as u64,
+        len: len as u64,
+        target: 0,
+    };
+    let here = crate::pages::SystemPages;
+    let outcome = run_move(
+        &here,
+        &MoveSpec {
+            tasks: vec![task],
+            method: Method::MovePages {
+                batch_pages: 16,
+                workers: 1,
+            },
+            huge_first: true,
+            rate_limit: None,
+        },
+        &MoveProgress::new(),
+    );
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 0
+        }
+    );
+    if !std::path::Path::new("/sys/devices/system/node/node7").exists() {
+        let task = MoveTask { target: 7, ..task };
+        let progress = MoveProgress::new();
+        let outcome = run_move(
+            &here,
+            &MoveSpec {
+                tasks: vec![task],
+                method: Method::MovePages {
+                    batch_pages: 16,
+                    workers: 1,
+                },
+                huge_first: false,
+                rate_limit: None,
+            },
+            &progress,
+        );
+        assert!(
+            outcome.stopped.is_some(),
+            "moving to a node that does not exist must fail"
+        );
+        assert_eq!(outcome.left_behind, 64, "and leave every page where it was");
+        assert_eq!(progress.snapshot().pages_moved, 0);
+    }
+    // SAFETY: unmaps the mapping made above.
+    unsafe { libc::munmap(ptr, len) };
+}

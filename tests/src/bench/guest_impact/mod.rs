@@ -1,0 +1,39 @@
+//! The guest while Tern moves its memory: a guest (2 vCPUs, 1 GiB prefaulted on node 0)
+//! runs the `fill` workload (256 MiB per vCPU, every word checked and rewritten each pass);
+//! each round times a full move to node 1 with Tern's default mover, and compares the
+//! workload's pass rate during the move with its rate over an equally long window just
+//! before (guest clock, from the heartbeats). Then one more move is watched with
+//! `ternctl placement` in a loop, for the placement plot.
+
+mod analyze;
+mod script;
+
+use std::time::Duration;
+
+use super::error::BenchError;
+use super::figure::PartResult;
+use super::lab;
+use super::svg::PlacementPlot;
+
+pub use analyze::{analyze, plot};
+pub use script::script;
+
+/// The part's name.
+pub const PART: &str = "guest_impact";
+
+/// Runs the part; the result and the placement plot of the watched move, if it was seen.
+pub fn run(rounds: usize) -> Result<(PartResult, Option<PlacementPlot>), BenchError> {
+    let spec = lab::spec(
+        "bench-guest-impact",
+        script(rounds),
+        Duration::from_secs(10 * 60),
+    );
+    let out = lab::run(PART, &spec)?;
+    let mut result = analyze(&out.script_output)?;
+    result.detail("console", out.log.display().to_string().into());
+    result.detail("lab_attempts", out.attempts.into());
+    for d in lab::diagnostics(&out) {
+        result.note(format!("guest console: {d}"));
+    }
+    Ok((result, plot(&out.script_output)))
+}

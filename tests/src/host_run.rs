@@ -1,0 +1,149 @@
+//! A tern running on this host with a tiny guest and its API socket, for the host API tests.
+//! Test support: it panics with a message on anything unexpected, as a test should.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use api::client::{Client, Response};
+use serde_json::Value;
+
+/// The tern binary: `$TERN_BIN`, else the workspace's release build.
+pub fn tern_bin() -> PathBuf {
+    std::env::var_os("TERN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/tern"))
+}
+
+/// A running tern, killed (and its files removed) when dropped.
+#[derive(Debug)]
+pub struct RunningTern {
+    /// The process.
+    pub child: Child,
+    /// Its scratch directory.
+    pub dir: PathBuf,
+    /// Its API socket.
+    pub sock: PathBuf,
+    /// Where its console output goes.
+    pub console: PathBuf,
+    /// A client on its socket.
+    pub client: Client,
+}
+
+impl RunningTern {
+    /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
+    pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let image = dir.join("guest.elf");
+        std::fs::write(&image, kernel).unwrap();
+        let sock = dir.join("api.sock");
+        let console = dir.join("console.out");
+        let child = Command::new(tern_bin())
+            .args([
+                "--kernel",
+                image.to_str().unwrap(),
+                "--api-sock",
+                sock.to_str().unwrap(),
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&console).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let client = Client::new(&sock).unwrap();
+        let tern = Self {
+            child,
+            dir,
+            sock,
+            console,
+            client,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tern.client.get("/v1/vm").is_err() {
+            assert!(Instant::now() < deadline, "tern's API did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tern
+    }
+
+    /// `GET path`, which must answer 200 with JSON.
+    pub fn get(&self, path: &str) -> Value {
+        let r = self.client.get(path).unwrap();
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    /// `PUT path` with a JSON body.
+    pub fn put(&self, path: &str, body: Value) -> Response {
+        self.client.put_json(path, &body).unwrap()
+    }
+
+    /// Any request; the status and the body as JSON (null if it is not JSON).
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let r = self
+            .client
+            .request(method, path, body.as_deref().map(str::as_bytes))
+            .unwrap();
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Bytes the guest wrote to its console.
+    pub fn heartbeats(&self) -> u64 {
+        std::fs::metadata(&self.console)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the guest has written at least `more` more bytes to its console.
+    pub fn wait_for_heartbeats(&self, more: u64) {
+        let start = self.heartbeats();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.heartbeats() < start + more {
+            assert!(
+                Instant::now() < deadline,
+                "no heartbeats: the guest is not running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// vCPU `vcpu`'s thread id, once its thread has started.
+    pub fn vcpu_tid(&self, vcpu: usize) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let tid = self.get("/v1/vcpus")[vcpu]["thread_id"].as_i64().unwrap();
+            if tid > 0 {
+                return tid;
+            }
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for tern to exit; its status.
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "tern did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningTern {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

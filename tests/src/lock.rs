@@ -1,0 +1,40 @@
+//! One lab at a time: a process-wide mutex, plus an flock(2) on a file in the target
+//! directory so that lab runs of different processes (test binaries, tern-lab) also wait
+//! for each other. The machine has 2 cores; two labs at once would both crawl.
+
+use std::fs::{self, File};
+use std::os::unix::io::AsRawFd;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::LabError;
+use crate::paths;
+
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+/// Holds the lab until dropped.
+#[derive(Debug)]
+pub struct LabLock {
+    _file: File,
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// Waits until no other lab runs in this process or another, then holds the lab.
+pub fn acquire() -> Result<LabLock, LabError> {
+    // A test that panicked while holding the lock leaves nothing inconsistent behind.
+    let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = paths::work_dir();
+    fs::create_dir_all(&dir).map_err(LabError::io(format!("create {}", dir.display())))?;
+    let path = dir.join(".lab.lock");
+    let file = File::create(&path).map_err(LabError::io(format!("open {}", path.display())))?;
+    // SAFETY: flock on a file descriptor that `file` owns and keeps open; the lock goes
+    // away when the descriptor is closed (when the LabLock is dropped).
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(LabError::io(format!("lock {}", path.display()))(e));
+    }
+    Ok(LabLock {
+        _file: file,
+        _guard: guard,
+    })
+}

@@ -1,0 +1,96 @@
+//! Where the lab finds its inputs (resources/cache, the tern binary) and puts its
+//! outputs (target/lab-logs, target/lab-work), and making the inputs if missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::LabError;
+
+/// The workspace root (the directory above this crate).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// `resources/` in the workspace.
+pub fn resources_dir() -> PathBuf {
+    workspace_root().join("resources")
+}
+
+/// `resources/cache/kernel/`, made by `resources/fetch-kernel.sh`.
+pub fn kernel_dir() -> PathBuf {
+    resources_dir().join("cache/kernel")
+}
+
+/// `resources/cache/guest.cpio`, made by `resources/build-guest-initramfs.sh`.
+pub fn guest_initramfs() -> PathBuf {
+    resources_dir().join("cache/guest.cpio")
+}
+
+/// Cargo's target directory (CARGO_TARGET_DIR, else `<workspace>/target`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Where each run's console is kept: `target/lab-logs/`.
+pub fn log_dir() -> PathBuf {
+    target_dir().join("lab-logs")
+}
+
+/// Scratch space for initramfs files: `target/lab-work/`.
+pub fn work_dir() -> PathBuf {
+    target_dir().join("lab-work")
+}
+
+/// The tern binary: `$TERN_BIN`, else `target/release/tern`. The flag tells whether
+/// TERN_BIN named it (then it must exist).
+pub fn tern_bin() -> (PathBuf, bool) {
+    match std::env::var_os("TERN_BIN") {
+        Some(p) => (PathBuf::from(p), true),
+        None => (target_dir().join("release/tern"), false),
+    }
+}
+
+/// The L1 kernel modules, in the order they must be inserted.
+pub const KVM_MODULES: [&str; 3] = ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"];
+
+fn kernel_complete() -> bool {
+    let k = kernel_dir();
+    ["VERSION", "bzImage", "vmlinux"]
+        .iter()
+        .map(|f| k.join(f))
+        .chain(KVM_MODULES.iter().map(|m| k.join("modules").join(m)))
+        .all(|p| p.is_file())
+}
+
+fn run_script(name: &str) -> Result<(), LabError> {
+    let script = resources_dir().join(name);
+    eprintln!("lab: running {}", script.display());
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(LabError::io(format!("run {}", script.display())))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(LabError::Command {
+        command: script.display().to_string(),
+        detail: format!("{}: {}", out.status, stderr.trim()),
+    })
+}
+
+/// Makes the kernel and the guest initramfs if they are missing, by running
+/// `resources/fetch-kernel.sh` and `resources/build-guest-initramfs.sh`.
+pub fn ensure_resources() -> Result<(), LabError> {
+    if !kernel_complete() {
+        run_script("fetch-kernel.sh")?;
+    }
+    if !guest_initramfs().is_file() {
+        run_script("build-guest-initramfs.sh")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Running a lab: boot L1 under QEMU, follow its console, and tell the script's result
+//! apart from the lab's own failures.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::console::{self, Event};
+use crate::error::{FailureReason, LabError, LabFailure};
+use crate::output::LabOutput;
+use crate::qemu::{self, Qemu};
+use crate::spec::LabSpec;
+use crate::{initramfs, lock, logs, paths};
+
+/// How many times a lab failure is retried by [`run_with_retries`].
+pub const MAX_RETRIES: u32 = 2;
+/// How long QEMU may take to power off after the exit marker before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs `spec` once. `Ok` whenever the script ran to its end, whatever its exit status;
+/// `Err(LabError::Lab(..))` when the lab itself failed.
+pub fn run(spec: &LabSpec) -> Result<LabOutput, LabError> {
+    run_attempt(spec, 1)
+}
+
+/// Runs `spec`, retrying a lab failure at most [`MAX_RETRIES`] times and saying so on
+/// stderr. A script's non-zero exit is a result, never retried.
+pub fn run_with_retries(spec: &LabSpec) -> Result<LabOutput, LabError> {
+    let mut attempt = 1;
+    loop {
+        match run_attempt(spec, attempt) {
+            Err(LabError::Lab(f)) if attempt <= MAX_RETRIES => {
+                eprintln!(
+                    "lab: retry {attempt}/{MAX_RETRIES}: {} (console: {})",
+                    f.reason,
+                    f.log.display()
+                );
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What following the console found.
+#[derive(Debug, Default)]
+struct Watch {
+    lines: Vec<String>,
+    script: Vec<String>,
+    ready: Option<Duration>,
+    status: Option<i32>,
+    failure: Option<FailureReason>,
+}
+
+fn run_attempt(spec: &LabSpec, attempt: u32) -> Result<LabOutput, LabError> {
+    spec.validate()?;
+    let _lock = lock::acquire()?;
+    paths::ensure_resources()?;
+    let initrd = initramfs::prepare(spec)?;
+    let kernel = paths::kernel_dir().join("bzImage");
+    let args = qemu::qemu_args(spec, &kernel, &initrd.path);
+
+    let started = Instant::now();
+    let mut qemu = Qemu::start(&args).map_err(LabError::io(format!(
+        "start {} (install qemu-system-x86 or run resources/install-deps.sh)",
+        qemu::qemu_binary()
+    )))?;
+    let lines = spawn_line_reader(qemu.child_mut().stdout.take());
+    let stderr = spawn_collector(qemu.child_mut().stderr.take());
+
+    let mut watch = follow(spec, &lines, started);
+    let exit = qemu.kill();
+    let wall = started.elapsed();
+    drop(lines);
+    let stderr = stderr.join().unwrap_or_default();
+
+    if watch.failure.is_none() && watch.status.is_none() {
+        watch.failure = Some(FailureReason::QemuExited {
+            status: match &exit {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("unknown status: {e}"),
+            },
+            stderr: last_lines(&stderr, 3),
+        });
+    }
+    let log = logs::log_path(&spec.name, attempt);
+    let summary = match (&watch.failure, watch.status) {
+        (Some(reason), _) => format!("lab failure: {reason}"),
+        (None, Some(s)) => format!("script exit status {s}"),
+        (None, None) => "no result".to_string(),
+    };
+    logs::write(&log, &args, &watch.lines, &stderr, &summary, wall)?;
+
+    if let Some(reason) = watch.failure {
+        return Err(LabFailure {
+            reason,
+            attempt,
+            log,
+        }
+        .into());
+    }
+    Ok(LabOutput {
+        status: watch.status.unwrap_or(-1),
+        console: watch.lines.join("\n"),
+        script_output: watch.script.join("\n"),
+        wall,
+        boot: watch.ready.unwrap_or_default(),
+        initramfs_time: initrd.build_time,
+        attempts: attempt,
+        log,
+    })
+}
+
+/// Reads console lines until a result, a lab failure, a time limit or QEMU's end.
+fn follow(spec: &LabSpec, lines: &mpsc::Receiver<String>, started: Instant) -> Watch {
+    let mut w = Watch::default();
+    let deadline = started + spec.timeout;
+    let ready_deadline = started + spec.ready_timeout.min(spec.timeout);
+    let mut grace_deadline = None;
+    loop {
+        let limit = match (grace_deadline, w.ready) {
+            (Some(g), _) => g,
+            (None, None) => ready_deadline,
+            (None, Some(_)) => deadline,
+        };
+        // Checked before each read, so that a console that never stops talking still
+        // meets the time limit.
+        let left = limit.saturating_duration_since(Instant::now());
+        let received = if left.is_zero() {
+            Err(RecvTimeoutError::Timeout)
+        } else {
+            lines.recv_timeout(left)
+        };
+        let raw = match received {
+            Ok(raw) => raw,
+            Err(RecvTimeoutError::Disconnected) => return w,
+            Err(RecvTimeoutError::Timeout) => {
+                if w.status.is_none() {
+                    w.failure = Some(match w.ready {
+                        None if ready_deadline < deadline => {
+                            FailureReason::NotReady(spec.ready_timeout)
+                        }
+                        _ => FailureReason::Timeout(spec.timeout),
+                    });
+                }
+                return w;
+            }
+        };
+        let line = console::clean(&raw);
+        if spec.echo {
+            println!("{line}");
+        }
+        let event = console::classify(&line);
+        w.lines.push(line.clone());
+        if w.status.is_some() {
+            continue; // L1 is powering off; nothing it says changes the result.
+        }
+        let fail = match event {
+            Event::Ready => {
+                w.ready = Some(started.elapsed());
+                None
+            }
+            Event::Exit(status) => {
+                w.status = Some(status);
+                grace_deadline = Some(Instant::now() + EXIT_GRACE);
+                None
+            }
+            Event::Script(text) => {
+                w.script.push(text);
+                None
+            }
+            Event::Broken(why) => Some(FailureReason::InitBroken(why)),
+            Event::SoftLockup => Some(FailureReason::SoftLockup(line)),
+            Event::Panic => Some(FailureReason::KernelPanic(line)),
+            Event::Oops => Some(FailureReason::KernelOops(line)),
+            Event::Other => None,
+        };
+        if fail.is_some() {
+            w.failure = fail;
+            return w;
+        }
+    }
+}
+
+/// Sends each line of `pipe` (lossy UTF-8, newline removed) until it closes.
+fn spawn_line_reader<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(pipe) = pipe {
+        thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches('\n')
+                            .to_string();
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// Collects all of `pipe` into a string.
+fn spawn_collector<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        text
+    })
+}
+
+/// The last `n` lines of QEMU's stderr that are not warnings, joined on one line.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("warning:"))
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join(" / ")
+}

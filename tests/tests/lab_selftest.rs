@@ -1,0 +1,50 @@
+//! The lab's own check: a 2-node L1 boots, has /dev/kvm and both NUMA nodes, and a
+//! script's exit status comes back unretried.
+
+use tern_tests::{run_with_retries, LabSpec};
+
+const SELFTEST: &str = r#"
+set -e
+test -c /dev/kvm
+echo "kvm=yes"
+test -d /sys/devices/system/node/node0
+test -d /sys/devices/system/node/node1
+echo "nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)"
+echo "nproc=$(nproc)"
+test -f /images/bzImage && test -f /images/vmlinux && test -f /images/guest.cpio
+echo "images=yes"
+"#;
+
+#[test]
+fn two_node_lab_boots_with_kvm() {
+    let spec = LabSpec::new("lab_selftest", SELFTEST).with_nodes(2);
+    let out = run_with_retries(&spec).unwrap();
+    println!(
+        "lab selftest: boot {:.1} s, wall {:.1} s, initramfs {:.2} s, attempt {}",
+        out.boot.as_secs_f64(),
+        out.wall.as_secs_f64(),
+        out.initramfs_time.as_secs_f64(),
+        out.attempts
+    );
+    assert_eq!(out.status, 0, "script failed:\n{}", out.console);
+    assert!(out.console.contains("TERN-LAB-READY uptime="));
+    assert!(out.console.contains("TERN-LAB-EXIT status=0"));
+    assert_eq!(out.script_value("kvm="), Some("yes"));
+    assert_eq!(out.script_value("nodes="), Some("2"));
+    assert_eq!(out.script_value("nproc="), Some("2"));
+    assert_eq!(out.script_value("images="), Some("yes"));
+    assert!(out.log.is_file());
+}
+
+#[test]
+fn a_failing_script_is_a_result_not_a_retry() {
+    let spec = LabSpec::new("lab_selftest_exit", "echo about to fail; exit 7").with_nodes(1);
+    let out = run_with_retries(&spec).unwrap();
+    println!(
+        "exit test: initramfs {:.2} s",
+        out.initramfs_time.as_secs_f64()
+    );
+    assert_eq!(out.status, 7);
+    assert_eq!(out.attempts, 1);
+    assert_eq!(out.script_output, "about to fail");
+}

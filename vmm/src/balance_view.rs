@@ -1,0 +1,89 @@
+//! The VM as the balancer sees it: guest RAM regions and their policies, the dirty log of
+//! their KVM slots, and the vCPU threads. Nothing else of the VM is reachable from the
+//! balancer.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use balancer::guest::{GuestView, MemoryRegion, VcpuThread};
+use balancer::mempolicy::MemPolicy;
+use kvm_ioctls::VmFd;
+
+use crate::dirty_log::{set_dirty_logging, take_dirty_bitmap};
+use crate::memory::GuestRam;
+use crate::vcpu::control::VcpuControl;
+
+/// The balancer's handle on a VM.
+#[derive(Debug)]
+pub struct VmView {
+    ram: Arc<GuestRam>,
+    vm: Arc<VmFd>,
+    manual_protect: bool,
+    vcpus: Arc<VcpuControl>,
+    vcpu_guest_nodes: Vec<u32>,
+}
+
+impl VmView {
+    /// A view of `ram` and `vcpus`; `vcpu_guest_nodes[i]` is vCPU i's guest node.
+    pub fn new(
+        ram: Arc<GuestRam>,
+        vm: Arc<VmFd>,
+        manual_protect: bool,
+        vcpus: Arc<VcpuControl>,
+        vcpu_guest_nodes: Vec<u32>,
+    ) -> Self {
+        Self {
+            ram,
+            vm,
+            manual_protect,
+            vcpus,
+            vcpu_guest_nodes,
+        }
+    }
+}
+
+impl GuestView for VmView {
+    fn regions(&self) -> Vec<MemoryRegion> {
+        self.ram.memory_regions()
+    }
+
+    fn set_region_policy(&self, index: usize, policy: MemPolicy) -> io::Result<()> {
+        self.ram.set_policy(index, policy)
+    }
+
+    fn set_dirty_logging(&self, on: bool) -> io::Result<()> {
+        set_dirty_logging(&self.vm, &self.ram, on)
+    }
+
+    fn take_dirty_bitmap(&self, index: usize, rearm: Option<&[u64]>) -> io::Result<Vec<u64>> {
+        let region = self
+            .ram
+            .regions()
+            .get(index)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        take_dirty_bitmap(
+            &self.vm,
+            index as u32,
+            region.range.size,
+            self.manual_protect.then_some(rearm),
+        )
+    }
+
+    fn rearms_selectively(&self) -> bool {
+        self.manual_protect
+    }
+
+    fn vcpu_threads(&self) -> Vec<VcpuThread> {
+        self.vcpus
+            .vcpus()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| VcpuThread {
+                vcpu: i as u32,
+                guest_node: self.vcpu_guest_nodes.get(i).copied().unwrap_or(0),
+                tid: v.tid.load(Ordering::SeqCst),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,96 @@
+//! `GET /v1/vm` and `GET /v1/topology` from the VM's plan, guest RAM and the host's topology.
+
+use api::model::{
+    GuestNodeSummary, GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo, VmInfo,
+};
+use api::request::ApiError;
+use balancer::topology::HostTopology;
+
+use super::{internal, VmControl};
+use crate::config::GuestNode;
+use crate::memory::GuestRam;
+
+/// A guest node with the memory policy its memory has now (that of its first region; the
+/// balancer sets all regions of a node alike).
+fn summary(node: &GuestNode, ram: &GuestRam) -> GuestNodeSummary {
+    let policy = ram
+        .regions()
+        .iter()
+        .position(|r| r.range.guest_node == node.id)
+        .map_or_else(|| node.policy.clone(), |i| ram.policy(i));
+    GuestNodeSummary {
+        id: node.id,
+        vcpus: node.vcpus.clone(),
+        memory_mib: node.memory.mib(),
+        host_node: policy.node(),
+        policy: policy.name().to_string(),
+    }
+}
+
+/// The VM summary.
+pub fn vm_info(control: &VmControl) -> VmInfo {
+    VmInfo {
+        state: control.state(),
+        vcpus: control.plan.vcpus as u32,
+        memory_mib: control.ram.size() >> 20,
+        guest_nodes: control
+            .plan
+            .nodes
+            .iter()
+            .map(|n| summary(n, &control.ram))
+            .collect(),
+        uptime_ms: control.started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Host nodes as the API shows them.
+pub fn host_nodes(host: &HostTopology) -> Vec<HostNodeInfo> {
+    host.nodes
+        .iter()
+        .map(|n| HostNodeInfo {
+            id: n.id,
+            cpus: n.cpus.clone(),
+            total_mib: n.total_bytes >> 20,
+            free_mib: n.free_bytes >> 20,
+            distances: n.distances.clone(),
+        })
+        .collect()
+}
+
+impl VmControl {
+    /// Host and guest topology, with the host's free memory as of now.
+    pub fn topology(&self) -> Result<TopologyInfo, ApiError> {
+        let host =
+            HostTopology::read().map_err(|e| internal("cannot read the host topology", e))?;
+        let guest_nodes = self
+            .plan
+            .nodes
+            .iter()
+            .map(|node| {
+                let s = summary(node, &self.ram);
+                GuestNodeTopology {
+                    id: s.id,
+                    vcpus: s.vcpus,
+                    memory_mib: s.memory_mib,
+                    host_node: s.host_node,
+                    policy: s.policy,
+                    regions: self
+                        .ram
+                        .regions()
+                        .iter()
+                        .filter(|r| r.range.guest_node == node.id)
+                        .map(|r| RegionInfo {
+                            guest_start: r.range.start,
+                            guest_end: r.range.end(),
+                            host_addr: r.host_addr,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(TopologyInfo {
+            host_nodes: host_nodes(&host),
+            guest_nodes,
+        })
+    }
+}

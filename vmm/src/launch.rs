@@ -1,0 +1,195 @@
+//! Launching a VM: plan it against the host, build it, boot it, and run it until it stops.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use api::server::socket::bind_api_socket;
+use balancer::mempolicy::MemPolicy;
+use devices::serial::ConsoleInput;
+use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
+use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
+
+use balancer::engine::Balancer;
+use balancer::pages::SystemPages;
+
+use crate::arch::cpuid::CpuTopology;
+use crate::balance_view::VmView;
+use crate::boot::{prepare_boot, BootSource};
+use crate::config::VmConfig;
+use crate::control::subscriber::ApiRequestHandler;
+use crate::control::VmControl;
+use crate::device_manager::create_legacy_devices;
+use crate::dirty_log::enable_manual_protect;
+use crate::error::Error;
+use crate::event_loop::EventLoop;
+use crate::exit::{ExitReason, ExitSignal};
+use crate::memory::{Backing, GuestRam};
+use crate::placement_report::placement_lines;
+use crate::plan::{plan, VmPlan};
+use crate::terminal::RawTerminal;
+use crate::vcpu::control::VcpuControl;
+use crate::vcpu::{kick, setup, spawn_vcpu, VcpuContext, VcpuThread};
+use crate::{signals, vm};
+
+fn build_ram(plan: &VmPlan, config: &VmConfig) -> Result<GuestRam, Error> {
+    let policy_of = |guest_node: u32| {
+        plan.nodes
+            .iter()
+            .find(|n| n.id == guest_node)
+            .map_or(MemPolicy::Default, |n| n.policy.clone())
+    };
+    let backing = Backing {
+        kind: config.backing,
+        prefault: config.prefault,
+    };
+    GuestRam::new(&plan.ram, policy_of, backing)
+}
+
+fn create_vcpus(kvm: &Kvm, vm_fd: &VmFd, vcpus: usize, entry: u64) -> Result<Vec<VcpuFd>, Error> {
+    let supported = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|e| Error::Kvm("cannot read the supported CPUID", e.into()))?;
+    let topology = CpuTopology {
+        vcpus: vcpus as u8,
+        tsc_deadline: kvm.check_extension(Cap::TscDeadlineTimer),
+    };
+    (0..vcpus as u8)
+        .map(|index| setup::create_vcpu(vm_fd, index, supported.as_slice(), topology, entry))
+        .collect()
+}
+
+fn spawn_all(
+    fds: Vec<VcpuFd>,
+    ctx: &VcpuContext,
+    threads: &mut Vec<VcpuThread>,
+) -> Result<(), Error> {
+    for (index, fd) in fds.into_iter().enumerate() {
+        threads.push(spawn_vcpu(fd, index as u8, ctx.clone())?);
+    }
+    Ok(())
+}
+
+/// Boots the VM `config` describes, with its console on stdin/stdout, and runs it until the
+/// guest powers off or reboots, a vCPU fails, the API asks for a shutdown, or tern is told
+/// to stop.
+pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
+    // The socket first: it is created under a narrowed umask, before any other thread exists.
+    let api_listener = match &config.api_sock {
+        Some(path) => Some((bind_api_socket(path)?, path.clone())),
+        None => None,
+    };
+    let kvm = vm::open_kvm()?;
+    let plan = plan(config, kvm.get_max_vcpus())?;
+    let vcpus = plan.vcpus;
+
+    let vm_fd = Arc::new(vm::create_vm(&kvm)?);
+    let manual_protect = enable_manual_protect(&kvm, &vm_fd);
+    let ram = Arc::new(build_ram(&plan, config)?);
+    vm::register_ram(&vm_fd, &ram)?;
+    let source = BootSource {
+        kernel: &config.kernel,
+        initramfs: config.initramfs.as_deref(),
+        cmdline: &config.cmdline,
+    };
+    let kernel = prepare_boot(&ram, &source, vcpus, plan.numa.as_ref())?;
+
+    let exit = Arc::new(ExitSignal::new().map_err(|e| Error::Device("exit event", e))?);
+    let reset = exit
+        .event()
+        .try_clone()
+        .map_err(|e| Error::Device("i8042 reset line", e))?;
+    let console_out: Box<dyn Write + Send> = Box::new(std::io::stdout());
+    let devices = create_legacy_devices(&vm_fd, console_out, reset, exit.clone())?;
+    let vcpu_fds = create_vcpus(&kvm, &vm_fd, vcpus, kernel.entry)?;
+
+    kick::install_kick_handler()?;
+    signals::install_termination_handlers(&exit)?;
+    let mut event_loop = EventLoop::new(exit.clone())?;
+    match ConsoleInput::new(
+        devices.console.clone(),
+        libc::STDIN_FILENO,
+        devices.console_drained,
+    ) {
+        Ok(input) => event_loop.add(Arc::new(Mutex::new(input))),
+        Err(err) => log::info!("no console input: {err}"),
+    }
+    let vcpu_control = Arc::new(VcpuControl::new(vcpus));
+    let vcpu_guest_nodes = (0..vcpus as u32)
+        .map(|v| {
+            plan.nodes
+                .iter()
+                .find(|n| n.vcpus.contains(&v))
+                .map_or(0, |n| n.id)
+        })
+        .collect();
+    let view = VmView::new(
+        ram.clone(),
+        vm_fd.clone(),
+        manual_protect,
+        vcpu_control.clone(),
+        vcpu_guest_nodes,
+    );
+    let balancer = Arc::new(Balancer::new(Arc::new(view), Arc::new(SystemPages)));
+    if config.auto_balance {
+        balancer
+            .set_auto(true, None, None)
+            .map_err(Error::Balancer)?;
+    }
+    let control = Arc::new(VmControl {
+        plan,
+        ram: ram.clone(),
+        vcpus: vcpu_control.clone(),
+        exit: exit.clone(),
+        started: Instant::now(),
+        balancer: balancer.clone(),
+    });
+    let api_server = match api_listener {
+        Some((listener, path)) => {
+            let (handle, requests) = api::request::channel().map_err(Error::ApiStart)?;
+            event_loop.add(Arc::new(Mutex::new(ApiRequestHandler::new(
+                requests,
+                control.clone(),
+            ))));
+            Some(api::server::start(listener, path, handle).map_err(Error::ApiStart)?)
+        }
+        None => None,
+    };
+    let terminal = RawTerminal::enter(libc::STDIN_FILENO).unwrap_or_else(|err| {
+        log::warn!("cannot put the terminal in raw mode: {err}");
+        None
+    });
+
+    let ctx = VcpuContext {
+        io: devices.io.clone(),
+        exit: exit.clone(),
+        control: vcpu_control.clone(),
+    };
+    let mut threads: Vec<VcpuThread> = Vec::with_capacity(vcpus);
+    let mut result = spawn_all(vcpu_fds, &ctx, &mut threads);
+    if result.is_ok() {
+        result = event_loop.run();
+    }
+
+    exit.mark_requested();
+    balancer.shut_down();
+    vcpu_control.resume();
+    for thread in threads {
+        thread.stop_and_join();
+    }
+    if let Some(server) = api_server {
+        server.stop();
+    }
+    drop(terminal);
+    if config.print_placement_on_exit {
+        match placement_lines(ram.as_ref()) {
+            Ok(lines) => lines.iter().for_each(|line| eprintln!("tern: {line}")),
+            Err(err) => eprintln!("tern: {err}"),
+        }
+    }
+    drop(control);
+    drop(balancer);
+    drop(vm_fd);
+    drop(ram);
+    result.map(|()| exit.reason())
+}
