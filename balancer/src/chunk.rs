@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::guest::MemoryRegion;
+use crate::page_nodes::PageNodes;
 use crate::pages::{query_each, PageMover};
 use crate::placement::PAGE_SIZE;
 
@@ -89,8 +90,19 @@ pub fn query_region_chunks(
     region_index: usize,
     region: &MemoryRegion,
 ) -> io::Result<RegionChunks> {
+    query_region(mover, region_index, region).map(|(chunks, _)| chunks)
+}
+
+/// Like [`query_region_chunks`], and also keeps where each page was (`None` if a node number
+/// was too large to keep).
+pub fn query_region(
+    mover: &dyn PageMover,
+    region_index: usize,
+    region: &MemoryRegion,
+) -> io::Result<(RegionChunks, Option<PageNodes>)> {
     let pages = region.len / PAGE_SIZE;
     let mut chunks = vec![ChunkPlacement::default(); pages.div_ceil(PAGES_PER_CHUNK) as usize];
+    let mut snapshot = Some(PageNodes::with_capacity(region.host_addr, pages));
     query_each(mover, region.host_addr, pages, |page, _, status| {
         let chunk = &mut chunks[(page / PAGES_PER_CHUNK) as usize];
         if status >= 0 {
@@ -98,12 +110,18 @@ pub fn query_region_chunks(
         } else {
             chunk.absent += 1;
         }
+        if snapshot.as_mut().is_some_and(|s| !s.record(status)) {
+            snapshot = None;
+        }
     })?;
-    Ok(RegionChunks {
-        region: region_index,
-        info: region.clone(),
-        chunks,
-    })
+    Ok((
+        RegionChunks {
+            region: region_index,
+            info: region.clone(),
+            chunks,
+        },
+        snapshot,
+    ))
 }
 
 #[cfg(test)]

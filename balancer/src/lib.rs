@@ -22,6 +22,7 @@ pub mod heat;
 pub mod idlist;
 pub mod mempolicy;
 pub mod mover;
+pub mod page_nodes;
 pub mod pages;
 pub mod placement;
 pub mod policy;

@@ -4,8 +4,8 @@
 //! interval (see [`crate::watch`]).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,41 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 struct Shared {
     map: Mutex<Option<HeatMap>>,
-    stop: AtomicBool,
+    /// Set to stop the sampling thread; `wake` is notified with it.
+    stop: Mutex<bool>,
+    wake: Condvar,
     interval_ms: AtomicU64,
+}
+
+impl Shared {
+    /// Sleeps until an interval (as it is now, if it changes meanwhile) has passed since
+    /// `last`, or until a stop, whichever comes first; returns whether to stop. The thread
+    /// wakes only for those: waking a thread costs a guest whose vCPUs fill the host's CPUs a
+    /// preemption.
+    fn sleep_after(&self, last: Instant) -> bool {
+        let Ok(mut stop) = self.stop.lock() else {
+            return true;
+        };
+        while !*stop {
+            let interval = Duration::from_millis(self.interval_ms.load(Ordering::Relaxed));
+            let left = (last + interval).saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            stop = match self.wake.wait_timeout(stop, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return true,
+            };
+        }
+        true
+    }
+
+    fn set_stop(&self, value: bool) {
+        if let Ok(mut stop) = self.stop.lock() {
+            *stop = value;
+        }
+        self.wake.notify_all();
+    }
 }
 
 /// Starts and stops sampling; holds the heat map.
@@ -104,16 +137,9 @@ impl Watch {
 
 fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) {
     let mut last = Instant::now();
-    while !shared.stop.load(Ordering::SeqCst) {
-        let interval = Duration::from_millis(shared.interval_ms.load(Ordering::Relaxed));
-        let deadline = last + interval;
-        while Instant::now() < deadline {
-            if shared.stop.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(
-                Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
-            );
+    loop {
+        if shared.sleep_after(last) {
+            return;
         }
         let elapsed = last.elapsed();
         last = Instant::now();
@@ -153,6 +179,7 @@ impl HeatSampler {
         self.shared
             .interval_ms
             .store(interval.as_millis().max(10) as u64, Ordering::Relaxed);
+        self.shared.wake.notify_all();
         let Ok(mut thread) = self.thread.lock() else {
             return Err(io::Error::other("the heat sampler's lock is poisoned"));
         };
@@ -171,7 +198,7 @@ impl HeatSampler {
         if let Ok(mut map) = self.shared.map.lock() {
             *map = Some(HeatMap::new(&lens, HEAT_DECAY));
         }
-        self.shared.stop.store(false, Ordering::SeqCst);
+        self.shared.set_stop(false);
         let shared = self.shared.clone();
         *thread = Some(
             std::thread::Builder::new()
@@ -185,7 +212,7 @@ impl HeatSampler {
     pub fn stop(&self, view: &dyn GuestView) -> io::Result<()> {
         let handle = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(handle) = handle {
-            self.shared.stop.store(true, Ordering::SeqCst);
+            self.shared.set_stop(true);
             let _ = handle.join();
             view.set_dirty_logging(false)?;
         }

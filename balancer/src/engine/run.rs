@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use super::job::{Job, JobState};
 use super::{BalancerInner, RebalanceParams};
-use crate::chunk::{query_region_chunks, RegionChunks};
+use crate::chunk::{query_region, RegionChunks};
 use crate::mempolicy::MemPolicy;
 use crate::mover::{run_move, MoveSpec, MoveTask, StopReason};
+use crate::page_nodes::PageNodes;
 use crate::placement::PAGE_SIZE;
 use crate::policy::{move_ranges, plan, PlanInput, PolicyRequest, RegionTarget};
 use crate::topology::HostTopology;
@@ -48,20 +49,23 @@ fn mib(pages: u64) -> String {
 
 type Ended = (JobState, String);
 
-fn plan_moves(
-    inner: &BalancerInner,
-    request: &PolicyRequest,
-) -> Result<(crate::policy::Plan, Vec<RegionChunks>), Ended> {
+/// A plan, the chunks it was made from, and where every page was then.
+type Planned = (crate::policy::Plan, Vec<RegionChunks>, Vec<PageNodes>);
+
+fn plan_moves(inner: &BalancerInner, request: &PolicyRequest) -> Result<Planned, Ended> {
     let failed = |m: String| (JobState::Failed, m);
     let host =
         HostTopology::read().map_err(|e| failed(format!("cannot read the host topology: {e}")))?;
     let regions = inner.view.regions();
-    let chunks = regions
+    let (chunks, known): (Vec<_>, Vec<_>) = regions
         .iter()
         .enumerate()
-        .map(|(i, r)| query_region_chunks(inner.mover.as_ref(), i, r))
+        .map(|(i, r)| query_region(inner.mover.as_ref(), i, r))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| failed(format!("cannot read where guest memory sits: {e}")))?;
+        .map_err(|e| failed(format!("cannot read where guest memory sits: {e}")))?
+        .into_iter()
+        .unzip();
+    let known = known.into_iter().flatten().collect();
     let vcpus = locate_vcpus(&inner.view.vcpu_threads(), &host);
     let heat = inner.heat.map();
     let input = PlanInput {
@@ -71,7 +75,7 @@ fn plan_moves(
         host: &host,
     };
     let plan = plan(request, &input).map_err(|e| failed(e.to_string()))?;
-    Ok((plan, chunks))
+    Ok((plan, chunks, known))
 }
 
 fn execute(
@@ -100,7 +104,7 @@ fn execute(
             log::warn!("cannot stop dirty logging: {e}");
         }
     }
-    let (plan, chunks) = planned?;
+    let (plan, chunks, known) = planned?;
     if job.progress.is_cancelled() {
         return Err((
             JobState::Cancelled,
@@ -140,6 +144,7 @@ fn execute(
         method: params.method,
         huge_first: true,
         rate_limit: params.rate_limit,
+        known,
     };
     let outcome = run_move(inner.mover.as_ref(), &spec, &job.progress);
     let moved = job.progress.snapshot().pages_moved;

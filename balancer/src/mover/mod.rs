@@ -22,6 +22,7 @@ use self::progress::MoveProgress;
 use self::rate::RateLimit;
 use crate::chunk::CHUNK_BYTES;
 use crate::mempolicy::{set_policy, MemPolicy, MPOL_MF_MOVE, MPOL_MF_STRICT};
+use crate::page_nodes::PageNodes;
 use crate::pages::{query_each, PageMover, QUERY_BATCH};
 use crate::placement::PAGE_SIZE;
 
@@ -67,6 +68,9 @@ pub struct MoveSpec {
     pub huge_first: bool,
     /// Bytes per second at most.
     pub rate_limit: Option<u64>,
+    /// Where the pages were at the plan's query: a task a snapshot covers takes its pending
+    /// pages from it instead of querying again.
+    pub known: Vec<PageNodes>,
 }
 
 /// Why a move stopped before the end.
@@ -316,13 +320,18 @@ fn move_task_mbind(
     }
 }
 
-/// Runs `spec`, reporting into `progress`. Every page is queried once, up front; afterwards
-/// only what may need counting is.
+/// Runs `spec`, reporting into `progress`. Every page is queried once, up front (or taken
+/// from the plan's snapshot); afterwards only what may need counting is.
 pub fn run_move(mover: &dyn PageMover, spec: &MoveSpec, progress: &MoveProgress) -> MoveOutcome {
     let pending = match spec
         .tasks
         .iter()
-        .map(|t| pending_pages(mover, t))
+        .map(
+            |t| match spec.known.iter().find(|k| k.covers(t.addr, t.len)) {
+                Some(known) => Ok(known.pending(t.addr, t.len, t.target)),
+                None => pending_pages(mover, t),
+            },
+        )
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(p) => p,

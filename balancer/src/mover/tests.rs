@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use super::progress::MoveProgress;
 use super::*;
+use crate::page_nodes::PageNodes;
 
 const BASE: u64 = 0x7f00_0000_0000;
 
@@ -141,6 +142,7 @@ fn spec(pages: u64, target: u32, batch_pages: usize, workers: usize) -> MoveSpec
         },
         huge_first: false,
         rate_limit: None,
+        known: Vec::new(),
     }
 }
 
@@ -337,6 +339,27 @@ fn huge_pages_are_addressed_once_per_block() {
 }
 
 #[test]
+fn the_plans_snapshot_spares_the_first_query() {
+    let pages = 2 * 512;
+    let mut sim = Sim::with_pages((0..pages).map(|i| Some(i32::from(i >= 512))));
+    sim.huge = true;
+    let mut snapshot = PageNodes::with_capacity(BASE, pages);
+    for i in 0..pages {
+        assert!(snapshot.record(i32::from(i >= 512)));
+    }
+    let mut s = spec(pages, 1, 512, 1);
+    s.huge_first = true;
+    s.known = vec![snapshot];
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &s, &progress);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(1), pages as usize);
+    assert_eq!(progress.snapshot().pages_moved, 512);
+    // Only the moved block's last page was queried.
+    assert_eq!(*sim.queried.lock().unwrap(), 1);
+}
+
+#[test]
 fn blocks_of_base_pages_move_page_by_page_after_their_first_page() {
     // Huge-first over memory made of base pages: each head moves alone, the rest follow.
     let pages = 2 * 512;
@@ -405,6 +428,7 @@ fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_
             },
             huge_first: true,
             rate_limit: None,
+            known: Vec::new(),
         },
         &MoveProgress::new(),
     );
@@ -428,6 +452,7 @@ fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_
                 },
                 huge_first: false,
                 rate_limit: None,
+                known: Vec::new(),
             },
             &progress,
         );

@@ -49,10 +49,12 @@ pub enum Part {
     /// Heat sampling's cost to a writing guest (one lab run).
     Sampling,
     /// The guest's workload during a move, and the placement plot (one lab run).
+    #[value(name = "guest_impact")]
     GuestImpact,
     /// Moving 1 GiB of THP-backed guest memory: Tern's movers against migratepages.
     Migration,
     /// The same with 4 KiB pages (THP off in L1).
+    #[value(name = "migration_4k")]
     Migration4k,
 }
 
@@ -87,7 +89,7 @@ impl Part {
             Part::Startup => "under a minute",
             Part::Footprint => "about 2 minutes",
             Part::Boot => "about 6 minutes",
-            Part::Sampling => "about 5 minutes",
+            Part::Sampling => "about 7 minutes",
             Part::GuestImpact => "about 5 minutes",
             Part::Migration => "about 10 minutes",
             Part::Migration4k => "about 18 minutes",

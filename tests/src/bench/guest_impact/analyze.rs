@@ -28,6 +28,7 @@ struct Round {
     gap_idle: Option<f64>,
     gap_moving: Option<f64>,
     mib_s: Option<f64>,
+    gib_moved: Option<f64>,
     tern_cpus_moving: Option<f64>,
     vcpu_cpus_moving: Option<f64>,
     vcpu_cpus_quiet: Option<f64>,
@@ -38,11 +39,26 @@ impl Round {
         Some(self.rate_moving? / self.rate_idle?)
     }
 
+    /// Seconds of idle-rate guest work the move cost per GiB it moved.
+    fn lost_s_per_gib(&self) -> Option<f64> {
+        let gib = self.gib_moved?;
+        (gib > 0.0).then(|| self.ratio().map(|r| (1.0 - r) * self.move_s / gib))?
+    }
+
+    /// The pass-rate ratio per CPU the vCPU threads got: what the move cost the guest beyond
+    /// the CPU time the mover took from it.
+    fn per_vcpu_cpu_ratio(&self) -> Option<f64> {
+        let cpu = self.vcpu_cpus_moving? / self.vcpu_cpus_quiet?;
+        (cpu > 0.0).then(|| self.ratio().map(|r| r / cpu)).flatten()
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "round": self.round, "move_s": self.move_s, "idle_window_s": self.idle_s,
             "pass_rate_idle": self.rate_idle, "pass_rate_moving": self.rate_moving,
-            "ratio": self.ratio(), "largest_gap_idle_ms": self.gap_idle,
+            "ratio": self.ratio(), "per_vcpu_cpu_ratio": self.per_vcpu_cpu_ratio(),
+            "lost_s_per_gib": self.lost_s_per_gib(),
+            "largest_gap_idle_ms": self.gap_idle,
             "largest_gap_moving_ms": self.gap_moving, "move_mib_s": self.mib_s,
             "tern_cpus_moving": self.tern_cpus_moving, "vcpu_cpus_moving": self.vcpu_cpus_moving,
             "vcpu_cpus_quiet": self.vcpu_cpus_quiet,
@@ -120,6 +136,11 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
             gap_idle: beats.largest_gap_ms(guest(idle_from), guest(a)),
             gap_moving: beats.largest_gap_ms(guest(a), guest(b)),
             mib_s: moved_mib_s(&m),
+            gib_moved: m
+                .json
+                .as_ref()
+                .and_then(|s| s["bytes_moved"].as_f64())
+                .map(|b| b / MIB / 1024.0),
             ..Round::default()
         };
         if let (Some((t0, before)), Some((t1, after))) = (
@@ -164,6 +185,19 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
         "guest workload pass rate during a full Tern move / just before",
         "×",
         ratios.clone(),
+    ));
+    let per_cpu = collect(&rounds, Round::per_vcpu_cpu_ratio);
+    result.figure(fig(
+        "pass_rate_per_vcpu_cpu_ratio",
+        "the same per CPU second the vCPU threads got (the cost of the move beyond the CPU it took)",
+        "×",
+        per_cpu.clone(),
+    ));
+    result.figure(fig(
+        "lost_s_per_gib",
+        "guest work the move cost: seconds at the idle pass rate, per GiB moved",
+        "s/GiB",
+        collect(&rounds, Round::lost_s_per_gib),
     ));
     result.figure(fig(
         "pass_rate_idle",
@@ -219,6 +253,10 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
 
     let ratio = median(&ratios);
     result.headline("guest_throughput_during_move_ratio", ratio);
+    result.headline(
+        "guest_throughput_per_vcpu_cpu_during_move_ratio",
+        median(&per_cpu),
+    );
     result.headline(
         "guest_largest_gap_during_move_ms",
         median(&collect(&rounds, |r| r.gap_moving)),
@@ -326,7 +364,7 @@ mod tests {
                 "REC cpu round={round} when=before at={a:.2} total_ticks=1500 vcpu_ticks=1500\n"
             );
             s += &format!(
-                "REC cpu round={round} when=after at={:.2} total_ticks=2400 vcpu_ticks=2100\n",
+                "REC cpu round={round} when=after at={:.2} total_ticks=2200 vcpu_ticks=1900\n",
                 a + 4.0
             );
             s += &format!(
@@ -385,6 +423,31 @@ mod tests {
             .median()
             .unwrap();
         assert!((quiet - 1.5).abs() < 1e-9, "{quiet}");
+        let moving = r
+            .find("guest_impact.vcpu_cpus_moving")
+            .unwrap()
+            .median()
+            .unwrap();
+        let per_cpu = r
+            .find("guest_impact.pass_rate_per_vcpu_cpu_ratio")
+            .unwrap()
+            .median()
+            .unwrap();
+        assert!(
+            (moving - 1.0).abs() < 1e-9,
+            "the vCPUs got less CPU: {moving}"
+        );
+        assert!(
+            (per_cpu - 0.75 / (moving / quiet)).abs() < 0.02,
+            "{per_cpu} {moving}"
+        );
+        // A quarter of 4 s of work lost, for 1 GiB.
+        let lost = r
+            .find("guest_impact.lost_s_per_gib")
+            .unwrap()
+            .median()
+            .unwrap();
+        assert!((lost - 1.0).abs() < 0.1, "{lost}");
         assert_eq!(r.headline[0].0, "guest_throughput_during_move_ratio");
         assert!(
             r.notes
