@@ -128,7 +128,8 @@ pub struct HotChunk {
 pub struct GuestNodeHeat {
     /// The guest node.
     pub id: u32,
-    /// Pages written per second over the last sample, in MiB/s.
+    /// Memory written per second over the last sample, in MiB/s (estimated from the watched
+    /// pages, where only some pages per chunk are watched).
     pub write_mib_per_s: f64,
     /// Its hottest chunks, hottest first.
     pub hottest: Vec<HotChunk>,

@@ -15,6 +15,7 @@ pub mod progress;
 pub mod rate;
 pub mod status;
 
+use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 
 use self::batch::BatchMover;
@@ -28,6 +29,10 @@ use crate::placement::PAGE_SIZE;
 
 /// Default pages per move_pages call: the kernel migrates in batches of 512 as well.
 pub const DEFAULT_BATCH_PAGES: usize = 512;
+/// Default bytes per mbind call: large enough that the calls' fixed cost (draining the
+/// per-CPU LRU caches of every CPU) is spread over many pages, small enough to cancel within
+/// a fraction of a second. A rate limit makes calls smaller (a tenth of a second each).
+pub const DEFAULT_MBIND_STEP: u64 = 64 << 20;
 
 /// One range to move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,11 +147,11 @@ struct TaskEnd {
     left_behind: u64,
 }
 
-/// Moves a task's `pending` pages. Only the pages that may still need counting are queried
+/// Moves a task's `pending` pages. Only the pages whose fate is unknown are queried
 /// afterwards: one page per 2 MiB block moved by its head (its last page tells whether the
-/// block travelled whole), and the pages moved one by one (pages that travelled with a
-/// transparent huge page, or were reported busy or absent while it migrated, count as moved;
-/// pages that vanished leave the total).
+/// block travelled whole), and the pages reported absent while they moved (those that
+/// travelled with a transparent huge page count as moved; those that vanished leave the
+/// total). After an early stop, every page not yet on the target is counted.
 fn move_task_pages(
     batch: &BatchMover<'_>,
     task: &MoveTask,
@@ -156,32 +161,42 @@ fn move_task_pages(
 ) -> TaskEnd {
     let mut rest = pending;
     if huge_first {
-        match move_whole_blocks(batch, task, &rest) {
-            Ok(whole) if !whole.is_empty() => {
-                rest.retain(|a| !whole.contains(&(a & !(CHUNK_BYTES - 1))));
-            }
-            Ok(_) => {}
-            Err(stopped) => {
-                return TaskEnd {
-                    stopped: Some(stopped),
-                    left_behind: count_left(batch.mover, task, &rest),
-                }
-            }
+        let (whole, stopped) = move_whole_blocks(batch, task, &rest);
+        rest.retain(|a| !whole.contains(&(a & !(CHUNK_BYTES - 1))));
+        if stopped.is_some() {
+            // Some of what is left may have moved (a first page moved alone): count it.
+            let (arrived, left) = arrived_and_left(batch.mover, task, &rest);
+            batch.progress.add_moved(arrived);
+            return TaskEnd {
+                stopped,
+                left_behind: left,
+            };
         }
     }
-    let counted_before = batch.progress.pages_moved();
+    let (moved_before, failed_before) =
+        (batch.progress.pages_moved(), batch.progress.pages_failed());
     let stopped = move_pending(batch, task, &rest, workers);
-    let left_behind = match query_addrs(batch.mover, &rest) {
+    let unsure = batch.take_unsure();
+    // Stopped early, some pages were never addressed: ask about all of them. Otherwise only
+    // the pages reported absent are in doubt (they may have travelled with a huge page).
+    let asked = if stopped.is_some() { &rest } else { &unsure };
+    let left_behind = match query_addrs(batch.mover, asked) {
         Ok(statuses) => {
             let count = |f: &dyn Fn(i32) -> bool| statuses.iter().filter(|s| f(**s)).count() as u64;
             let arrived = count(&|s| s >= 0 && s as u32 == task.target);
             let vanished = count(&|s| s == -libc::ENOENT || s == -libc::EFAULT);
-            let counted = batch.progress.pages_moved() - counted_before;
-            batch.progress.add_moved(arrived.saturating_sub(counted));
             batch.progress.drop_from_total(vanished);
-            statuses.len() as u64 - arrived - vanished
+            if stopped.is_some() {
+                let counted = batch.progress.pages_moved() - moved_before;
+                batch.progress.add_moved(arrived.saturating_sub(counted));
+                statuses.len() as u64 - arrived - vanished
+            } else {
+                batch.progress.add_moved(arrived);
+                let failed = batch.progress.pages_failed() - failed_before;
+                failed + (statuses.len() as u64 - arrived - vanished)
+            }
         }
-        Err(_) => rest.len() as u64,
+        Err(_) => asked.len() as u64,
     };
     TaskEnd {
         stopped,
@@ -189,45 +204,36 @@ fn move_task_pages(
     }
 }
 
-/// Populated pages among `pages` not on the task's target (all of them if the query fails).
-fn count_left(mover: &dyn PageMover, task: &MoveTask, pages: &[u64]) -> u64 {
-    query_addrs(mover, pages).map_or(pages.len() as u64, |statuses| {
-        statuses
-            .iter()
-            .filter(|s| **s >= 0 && **s as u32 != task.target)
-            .count() as u64
+/// Of `pages`, how many are on the task's target and how many are populated elsewhere
+/// (none and all of them if the query fails).
+fn arrived_and_left(mover: &dyn PageMover, task: &MoveTask, pages: &[u64]) -> (u64, u64) {
+    query_addrs(mover, pages).map_or((0, pages.len() as u64), |statuses| {
+        let on = |s: &&i32| **s >= 0 && **s as u32 == task.target;
+        let arrived = statuses.iter().filter(on).count() as u64;
+        let left = statuses.iter().filter(|s| **s >= 0).count() as u64 - arrived;
+        (arrived, left)
     })
 }
 
-/// Addresses every fully pending 2 MiB block once, through its first page, and returns the
-/// blocks that travelled whole (their last page is on the target now: it can only have
-/// moved with the first, as one huge page), counting their pages as moved.
+/// Populated pages among `pages` not on the task's target (all of them if the query fails).
+fn count_left(mover: &dyn PageMover, task: &MoveTask, pages: &[u64]) -> u64 {
+    arrived_and_left(mover, task, pages).1
+}
+
+/// Addresses every fully pending 2 MiB block once, through its first page; returns the
+/// blocks that travelled whole (counted as moved), and why it stopped early, if it did.
 fn move_whole_blocks(
     batch: &BatchMover<'_>,
     task: &MoveTask,
     pending: &[u64],
-) -> Result<std::collections::HashSet<u64>, StopReason> {
+) -> (HashSet<u64>, Option<StopReason>) {
+    let mut whole = HashSet::new();
     let heads = full_blocks(pending);
     if heads.is_empty() {
-        return Ok(Default::default());
+        return (whole, None);
     }
-    if let Some(stopped) = batch.move_heads(&heads, task.target) {
-        return Err(stopped);
-    }
-    let last = CHUNK_BYTES - PAGE_SIZE;
-    let tails: Vec<u64> = heads.iter().map(|h| h + last).collect();
-    let statuses = query_addrs(batch.mover, &tails)
-        .map_err(|e| StopReason::Failed(format!("cannot query page placement: {e}")))?;
-    let whole: std::collections::HashSet<u64> = heads
-        .iter()
-        .zip(statuses)
-        .filter(|(_, s)| *s >= 0 && *s as u32 == task.target)
-        .map(|(h, _)| *h)
-        .collect();
-    batch
-        .progress
-        .add_moved(whole.len() as u64 * (CHUNK_BYTES / PAGE_SIZE));
-    Ok(whole)
+    let stopped = batch.move_heads(&heads, task.target, &mut whole);
+    (whole, stopped)
 }
 
 fn move_pending(
@@ -266,7 +272,10 @@ fn move_task_mbind(
 ) -> TaskEnd {
     // `pending` is in address order: the pages of a range are a slice of it.
     let from = |addr: u64| pending.partition_point(|a| *a < addr);
-    let step = step.max(PAGE_SIZE).next_multiple_of(PAGE_SIZE);
+    let step = rate
+        .bytes_per_call(step)
+        .max(PAGE_SIZE)
+        .next_multiple_of(PAGE_SIZE);
     let mut left_behind = 0;
     let mut offset = 0;
     while offset < task.len {
@@ -360,6 +369,7 @@ pub fn run_move(mover: &dyn PageMover, spec: &MoveSpec, progress: &MoveProgress)
                     progress,
                     rate,
                     stop: &stop,
+                    unsure: Default::default(),
                 };
                 move_task_pages(&batch, task, pending, spec.huge_first, workers)
             }

@@ -40,6 +40,16 @@ impl RateLimit {
         }
     }
 
+    /// How many bytes one call may cover, at most `most`: a tenth of a second of the budget
+    /// (whole 2 MiB blocks, at least one), or all of `most` when there is no limit.
+    pub fn bytes_per_call(&self, most: u64) -> u64 {
+        let block = 2 << 20;
+        match self.bytes_per_s {
+            Some(rate) => ((rate / 10) / block * block).clamp(block, most.max(block)),
+            None => most,
+        }
+    }
+
     /// How many 2 MiB huge pages one call may address so that a call stays within a tenth
     /// of a second of the budget (all of `most` when there is no limit).
     pub fn huge_pages_per_call(&self, most: usize) -> usize {
@@ -80,5 +90,17 @@ mod tests {
         assert_eq!(limit.huge_pages_per_call(512), 1);
         assert_eq!(RateLimit::new(Some(200 << 20)).huge_pages_per_call(512), 10);
         assert_eq!(RateLimit::new(None).huge_pages_per_call(512), 512);
+    }
+
+    #[test]
+    fn bytes_per_call_follow_the_budget() {
+        let most = 64 << 20;
+        assert_eq!(RateLimit::new(None).bytes_per_call(most), most);
+        assert_eq!(
+            RateLimit::new(Some(100 << 20)).bytes_per_call(most),
+            10 << 20
+        );
+        assert_eq!(RateLimit::new(Some(1 << 20)).bytes_per_call(most), 2 << 20);
+        assert_eq!(RateLimit::new(Some(10 << 30)).bytes_per_call(most), most);
     }
 }

@@ -59,9 +59,13 @@ impl Sim {
         if let Some(script) = self.scripted.lock().unwrap().get_mut(&addr) {
             if !script.is_empty() {
                 let status = script.remove(0);
-                // A page reported as not mapped is gone (the guest's memory was unmapped).
-                if status == -libc::EFAULT || status == -libc::ENOENT {
+                // A page reported as not mapped is gone (the guest's memory was unmapped); one
+                // reported absent was migrating with its huge page, to the target.
+                if status == -libc::EFAULT {
                     self.nodes.lock().unwrap().remove(&addr);
+                }
+                if status == -libc::ENOENT {
+                    self.nodes.lock().unwrap().insert(addr, target);
                 }
                 return status;
             }
@@ -279,6 +283,28 @@ fn unpopulated_and_shared_pages() {
 }
 
 #[test]
+fn a_page_reported_absent_while_it_travelled_counts_as_moved() {
+    let sim = Sim::with_pages((0..6).map(|_| Some(0)));
+    sim.scripted
+        .lock()
+        .unwrap()
+        .insert(BASE + 3 * PAGE_SIZE, vec![-libc::ENOENT]);
+    let progress = MoveProgress::new();
+    let outcome = run_move(&sim, &spec(6, 1, 512, 1), &progress);
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 0
+        }
+    );
+    let s = progress.snapshot();
+    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (6, 6, 0));
+    // The first query, then only the page in doubt.
+    assert_eq!(*sim.queried.lock().unwrap(), 6 + 1);
+}
+
+#[test]
 fn a_failing_call_stops_the_move_with_its_reason() {
     let mut sim = Sim::with_pages((0..6).map(|_| Some(0)));
     sim.call_errno = Some(libc::ENODEV);
@@ -333,9 +359,9 @@ fn huge_pages_are_addressed_once_per_block() {
     assert_eq!((snap.pages_total, snap.pages_moved), (pages, pages));
     // One call for the two heads, one for the 256 pages of the half block.
     assert_eq!(*sim.calls.lock().unwrap(), vec![2, 256]);
-    // Every page queried once up front; then only the two blocks' last pages and the half
-    // block's pages.
-    assert_eq!(*sim.queried.lock().unwrap(), pages as usize + 2 + 256);
+    // Every page queried once up front; then only the two blocks' last pages (the half
+    // block's pages all reported where they went).
+    assert_eq!(*sim.queried.lock().unwrap(), pages as usize + 2);
 }
 
 #[test]
@@ -393,6 +419,8 @@ fn a_cancel_during_the_huge_pass_reports_what_stayed() {
     let outcome = run_move(&sim, &s, &progress);
     assert_eq!(outcome.stopped, Some(StopReason::Cancelled));
     assert_eq!((sim.on(1), outcome.left_behind), (512, 3 * 512));
+    // The block that travelled counted as it went.
+    assert_eq!(progress.snapshot().pages_moved, 512);
 }
 
 #[test]

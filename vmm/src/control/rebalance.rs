@@ -14,7 +14,7 @@ use balancer::chunk::CHUNK_BYTES;
 use balancer::engine::job::{JobReport, JobState};
 use balancer::engine::{EngineError, RebalanceParams};
 use balancer::idlist::format_id_list;
-use balancer::mover::{Method, DEFAULT_BATCH_PAGES};
+use balancer::mover::{Method, DEFAULT_BATCH_PAGES, DEFAULT_MBIND_STEP};
 use balancer::pages::SystemPages;
 use balancer::placement::query_placement;
 use balancer::policy::PolicyRequest;
@@ -192,7 +192,9 @@ impl VmControl {
                 batch_pages: batch as usize,
                 workers: workers as usize,
             },
-            MoveMethod::Mbind => Method::Mbind { step: CHUNK_BYTES },
+            MoveMethod::Mbind => Method::Mbind {
+                step: DEFAULT_MBIND_STEP,
+            },
         };
         let params = RebalanceParams {
             policy: request,

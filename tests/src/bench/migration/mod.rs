@@ -73,7 +73,7 @@ pub const CONFIGS: [MoverConfig; 7] = [
     },
     MoverConfig {
         name: "mbind",
-        label: "mbind(MPOL_MF_MOVE), 2 MiB per call",
+        label: "mbind(MPOL_MF_MOVE), 64 MiB per call",
         args: "--method mbind",
     },
     MoverConfig {
