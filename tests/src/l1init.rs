@@ -47,11 +47,12 @@ insmod {modules}/kvm-amd.ko nested=1 || broken "insmod kvm-amd.ko failed"
 [ -c /dev/kvm ] || broken "no /dev/kvm after loading kvm-amd"
 echo "{ready} uptime=$(cut -d' ' -f1 /proc/uptime)"
 cd /lab
-# If the script runs long, show where every tern thread waits (before the run's timeout).
+# If the script runs long, show where every tern thread waits and where its CPU time went
+# (user, kernel, guest mode), twice, before the run's timeout.
 watchdog() {{
     for p in $(pidof tern); do
         for t in /proc/$p/task/*; do
-            echo "LAB-WATCHDOG tern $p $(cat $t/comm) state=$(cut -d' ' -f3 $t/stat) wchan=$(cat $t/wchan) stack=$(head -n 6 $t/stack 2>/dev/null | tr '\n' '|')"
+            echo "LAB-WATCHDOG tern $p $(cat $t/comm) state=$(cut -d' ' -f3 $t/stat) ticks_user_sys_guest=$(cut -d' ' -f14,15,43 $t/stat | tr ' ' ,) wchan=$(cat $t/wchan) stack=$(head -n 6 $t/stack 2>/dev/null | tr '\n' '|')"
         done
     done
 }}

@@ -91,8 +91,8 @@ impl Part {
             Part::Boot => "about 6 minutes",
             Part::Sampling => "about 7 minutes",
             Part::GuestImpact => "about 5 minutes",
-            Part::Migration => "about 10 minutes",
-            Part::Migration4k => "about 18 minutes",
+            Part::Migration => "about 3 minutes",
+            Part::Migration4k => "about 8 minutes",
         }
     }
 }

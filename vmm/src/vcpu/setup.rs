@@ -4,6 +4,7 @@ use kvm_bindings::{kvm_cpuid_entry2, CpuId, Msrs};
 use kvm_ioctls::{VcpuFd, VmFd};
 
 use crate::arch::cpuid::{vcpu_cpuid, CpuTopology};
+use crate::arch::xcr0::boot_xcr0;
 use crate::arch::{lapic, msr, regs};
 use crate::error::Error;
 
@@ -12,6 +13,20 @@ fn kvm_err(index: u8, what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> E
         index,
         what,
         source: e.into(),
+    }
+}
+
+/// Starts the vCPU with `xcr0` (see [`crate::arch::xcr0`]). A KVM that refuses it only
+/// costs a warning: the guest sets XCR0 itself.
+fn set_xcr0(fd: &VcpuFd, index: u8, xcr0: u64) {
+    let result = fd.get_xcrs().and_then(|mut xcrs| {
+        xcrs.nr_xcrs = 1;
+        xcrs.xcrs[0].xcr = 0;
+        xcrs.xcrs[0].value = xcr0;
+        fd.set_xcrs(&xcrs)
+    });
+    if let Err(e) = result {
+        log::warn!("vCPU {index}: cannot start with XCR0 {xcr0:#x}: {e}");
     }
 }
 
@@ -36,6 +51,9 @@ pub fn create_vcpu(
     })?;
     fd.set_cpuid2(&cpuid)
         .map_err(kvm_err(index, "set its CPUID"))?;
+    if let Some(xcr0) = boot_xcr0(&entries) {
+        set_xcr0(&fd, index, xcr0);
+    }
 
     let entries = msr::boot_msr_entries();
     let msrs = Msrs::from_entries(&entries).map_err(|_| Error::VcpuSetup {
