@@ -84,9 +84,11 @@ impl RegionHeat {
         total
     }
 
-    /// Adds each chunk's estimated dirty pages: the share of its watched pages that are
-    /// dirty, times its pages. Returns the estimate for the region.
-    fn add_watched(&mut self, bitmap: &[u64], watched: &[u64]) -> f64 {
+    /// Folds in each watched chunk's estimated dirty pages (the share of its watched pages
+    /// that are dirty, times its pages): its score decays and takes the estimate; chunks
+    /// without a watched page keep their score, so a score is an average over the samples
+    /// that observed the chunk. Returns the estimate for the observed chunks.
+    fn add_watched(&mut self, bitmap: &[u64], watched: &[u64], decay: f64) -> f64 {
         let mut total = 0.0;
         for (c, score) in self.chunks.iter_mut().enumerate() {
             let first = c * WORDS_PER_CHUNK;
@@ -107,11 +109,10 @@ impl RegionHeat {
             }
             if seen > 0 {
                 let estimate = dirty as f64 / seen as f64 * pages as f64;
-                *score += estimate;
+                *score = *score * decay + estimate;
                 total += estimate;
             }
         }
-        self.dirty_now += total;
         total
     }
 }
@@ -160,16 +161,32 @@ impl HeatMap {
     }
 
     /// Like [`record`](Self::record) when only the pages set in `watched` were watched in
-    /// this sample (the other bits of `dirty_bitmap` mean nothing): each chunk gets the share
-    /// of its watched pages that are dirty, times its pages. Returns the region's estimated
-    /// dirty pages.
-    pub fn record_watched(&mut self, region: usize, dirty_bitmap: &[u64], watched: &[u64]) -> f64 {
+    /// this sample (the other bits of `dirty_bitmap` mean nothing), in some of the region's
+    /// chunks: each of those gets the share of its watched pages that are dirty, times its
+    /// pages, and only those decay (a score averages the samples that observed its chunk).
+    /// `share` is the part of the region's chunks a sample observes, for the region's write
+    /// rate. Returns the region's estimated dirty pages.
+    pub fn record_watched(
+        &mut self,
+        region: usize,
+        dirty_bitmap: &[u64],
+        watched: &[u64],
+        share: f64,
+    ) -> f64 {
         let decay = self.decay;
         let Some(heat) = self.regions.get_mut(region) else {
             return 0.0;
         };
-        heat.decay(decay);
-        heat.add_watched(dirty_bitmap, watched)
+        // The chunks observed decay as they are scored; the others keep their score.
+        heat.decayed = true;
+        let observed = heat.add_watched(dirty_bitmap, watched, decay);
+        let estimate = if share > 0.0 {
+            observed / share
+        } else {
+            observed
+        };
+        heat.dirty_now += estimate;
+        estimate
     }
 
     /// Closes the sample: regions not recorded in it decay as if clean, each region's dirty
@@ -398,7 +415,7 @@ mod tests {
         for p in [600u64, 700, 800, 1100] {
             dirty[(p / 64) as usize] &= !(1 << (p % 64));
         }
-        let total = map.record_watched(0, &dirty, &watched);
+        let total = map.record_watched(0, &dirty, &watched, 1.0);
         assert_eq!(
             (map.heat(0, 0), map.heat(0, 1), map.heat(0, 2)),
             (512.0, 128.0, 50.0)
@@ -407,8 +424,16 @@ mod tests {
         map.end_sample(Duration::from_secs(2));
         assert_eq!(map.dirty_pages_last_sample(0), 690);
         assert_eq!(map.write_bytes_per_s(0), 690.0 * 4096.0 / 2.0);
-        // A chunk with no watched page keeps its (decayed) score.
-        map.record_watched(0, &dirty, &bitmap(1124, [0]));
-        assert_eq!((map.heat(0, 0), map.heat(0, 1)), (768.0, 64.0));
+        // Only the chunks observed decay and score; a third of them stands for the region.
+        assert_eq!(
+            map.record_watched(0, &dirty, &bitmap(1124, [0]), 1.0 / 3.0),
+            1536.0
+        );
+        map.end_sample(Duration::from_secs(1));
+        assert_eq!(
+            (map.heat(0, 0), map.heat(0, 1), map.heat(0, 2)),
+            (768.0, 128.0, 50.0)
+        );
+        assert_eq!(map.dirty_pages_last_sample(0), 1536);
     }
 }
