@@ -10,7 +10,7 @@ use balancer::guest::{GuestView, MemoryRegion, VcpuThread};
 use balancer::mempolicy::MemPolicy;
 use kvm_ioctls::VmFd;
 
-use crate::dirty_log::{set_dirty_logging, take_dirty_bitmap};
+use crate::dirty_log::{set_dirty_logging, take_dirty_bitmap, Rearm};
 use crate::memory::GuestRam;
 use crate::vcpu::control::VcpuControl;
 
@@ -66,7 +66,11 @@ impl GuestView for VmView {
             &self.vm,
             index as u32,
             region.range.size,
-            self.manual_protect.then_some(rearm),
+            match (self.manual_protect, rearm) {
+                (false, _) => Rearm::ByKvm,
+                (true, None) => Rearm::Written,
+                (true, Some(pages)) => Rearm::Pages(pages),
+            },
         )
     }
 

@@ -54,28 +54,35 @@ pub fn set_dirty_logging(vm: &VmFd, ram: &GuestRam, on: bool) -> io::Result<()> 
     Ok(())
 }
 
-/// The dirty log of slot `slot` (of `size` bytes). Without manual protect (`manual` is
-/// `None`), reading it re-protects every page written. With it, `manual` says which pages to
-/// clear and re-protect for the next interval: those given, or (`Some(None)`) those written.
+/// What reading a slot's dirty log re-protects for the next interval.
+#[derive(Clone, Copy, Debug)]
+pub enum Rearm<'a> {
+    /// No manual protect: KVM re-protects every page written when the log is read.
+    ByKvm,
+    /// Manual protect: clear and re-protect the pages written.
+    Written,
+    /// Manual protect: clear and re-protect these pages (a bitmap like the log).
+    Pages(&'a [u64]),
+}
+
+/// The dirty log of slot `slot` (of `size` bytes), re-arming what `rearm` says.
 pub fn take_dirty_bitmap(
     vm: &VmFd,
     slot: u32,
     size: u64,
-    manual: Option<Option<&[u64]>>,
+    rearm: Rearm<'_>,
 ) -> io::Result<Vec<u64>> {
     let bitmap = vm
         .get_dirty_log(slot, size as usize)
         .map_err(io::Error::from)?;
-    let Some(rearm) = manual else {
-        return Ok(bitmap);
-    };
     let mut mask = match rearm {
-        Some(pages) => {
+        Rearm::ByKvm => return Ok(bitmap),
+        Rearm::Written => bitmap.clone(),
+        Rearm::Pages(pages) => {
             let mut mask = pages.to_vec();
             mask.resize(bitmap.len(), 0);
             mask
         }
-        None => bitmap.clone(),
     };
     if mask.iter().any(|w| *w != 0) {
         let clear = kvm_clear_dirty_log {
@@ -88,8 +95,8 @@ pub fn take_dirty_bitmap(
         };
         // SAFETY: the ioctl reads `clear` and the mask it points at, which holds one bit for
         // each of the slot's pages (sized like get_dirty_log's bitmap: the slot, rounded up
-        // to 64 bits);
-        // `num_pages` is the whole slot, as KVM requires of a count that is not a multiple of 64.
+        // to 64 bits); `num_pages` is the whole slot, as KVM requires of a count that is not
+        // a multiple of 64.
         let ret = unsafe { ioctl_with_ref(vm, KVM_CLEAR_DIRTY_LOG(), &clear) };
         if ret < 0 {
             return Err(io::Error::last_os_error());

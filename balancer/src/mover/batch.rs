@@ -10,11 +10,9 @@ use super::progress::MoveProgress;
 use super::rate::RateLimit;
 use super::status::{classify, errno_name, PageOutcome};
 use super::StopReason;
-use crate::chunk::CHUNK_BYTES;
+use crate::chunk::{CHUNK_BYTES, PAGES_PER_CHUNK};
 use crate::pages::PageMover;
-
-/// The base page size.
-const PAGE: u64 = 4096;
+use crate::placement::PAGE_SIZE;
 
 /// Retry rounds for busy pages, with backoff 1, 2, 4, 8, 16 ms before each.
 pub const MAX_RETRIES: u32 = 5;
@@ -167,7 +165,7 @@ impl BatchMover<'_> {
                 }
                 Err(err) => Some(StopReason::Failed(format!("move_pages failed: {err}"))),
             };
-            let tails: Vec<u64> = batch.iter().map(|h| h + CHUNK_BYTES - PAGE).collect();
+            let tails: Vec<u64> = batch.iter().map(|h| h + CHUNK_BYTES - PAGE_SIZE).collect();
             let mut status = vec![0i32; tails.len()];
             if self.mover.move_pages(&tails, None, &mut status).is_ok() {
                 let before = whole.len();
@@ -179,7 +177,7 @@ impl BatchMover<'_> {
                         .map(|(h, _)| *h),
                 );
                 self.progress
-                    .add_moved((whole.len() - before) as u64 * (CHUNK_BYTES / PAGE));
+                    .add_moved((whole.len() - before) as u64 * PAGES_PER_CHUNK);
             }
             if stopped.is_some() {
                 self.stop.store(true, Ordering::SeqCst);

@@ -165,11 +165,12 @@ fn move_task_pages(
         rest.retain(|a| !whole.contains(&(a & !(CHUNK_BYTES - 1))));
         if stopped.is_some() {
             // Some of what is left may have moved (a first page moved alone): count it.
-            let (arrived, left) = arrived_and_left(batch.mover, task, &rest);
-            batch.progress.add_moved(arrived);
+            let fates = Fates::of(batch.mover, task, &rest);
+            batch.progress.add_moved(fates.arrived);
+            batch.progress.drop_from_total(fates.vanished);
             return TaskEnd {
                 stopped,
-                left_behind: left,
+                left_behind: fates.left(),
             };
         }
     }
@@ -177,47 +178,67 @@ fn move_task_pages(
         (batch.progress.pages_moved(), batch.progress.pages_failed());
     let stopped = move_pending(batch, task, &rest, workers);
     let unsure = batch.take_unsure();
-    // Stopped early, some pages were never addressed: ask about all of them. Otherwise only
-    // the pages reported absent are in doubt (they may have travelled with a huge page).
-    let asked = if stopped.is_some() { &rest } else { &unsure };
-    let left_behind = match query_addrs(batch.mover, asked) {
-        Ok(statuses) => {
-            let count = |f: &dyn Fn(i32) -> bool| statuses.iter().filter(|s| f(**s)).count() as u64;
-            let arrived = count(&|s| s >= 0 && s as u32 == task.target);
-            let vanished = count(&|s| s == -libc::ENOENT || s == -libc::EFAULT);
-            batch.progress.drop_from_total(vanished);
-            if stopped.is_some() {
-                let counted = batch.progress.pages_moved() - moved_before;
-                batch.progress.add_moved(arrived.saturating_sub(counted));
-                statuses.len() as u64 - arrived - vanished
-            } else {
-                batch.progress.add_moved(arrived);
-                let failed = batch.progress.pages_failed() - failed_before;
-                failed + (statuses.len() as u64 - arrived - vanished)
-            }
-        }
-        Err(_) => asked.len() as u64,
-    };
+    let progress = batch.progress;
+    if stopped.is_some() {
+        // Some pages were never addressed: ask about all of them.
+        let fates = Fates::of(batch.mover, task, &rest);
+        let counted = progress.pages_moved() - moved_before;
+        progress.add_moved(fates.arrived.saturating_sub(counted));
+        progress.drop_from_total(fates.vanished);
+        return TaskEnd {
+            stopped,
+            left_behind: fates.left(),
+        };
+    }
+    // Only the pages reported absent are in doubt (they may have travelled with a huge page).
+    let fates = Fates::of(batch.mover, task, &unsure);
+    progress.add_moved(fates.arrived);
+    progress.drop_from_total(fates.vanished);
     TaskEnd {
         stopped,
-        left_behind,
+        left_behind: progress.pages_failed() - failed_before + fates.left(),
     }
 }
 
-/// Of `pages`, how many are on the task's target and how many are populated elsewhere
-/// (none and all of them if the query fails).
-fn arrived_and_left(mover: &dyn PageMover, task: &MoveTask, pages: &[u64]) -> (u64, u64) {
-    query_addrs(mover, pages).map_or((0, pages.len() as u64), |statuses| {
-        let on = |s: &&i32| **s >= 0 && **s as u32 == task.target;
-        let arrived = statuses.iter().filter(on).count() as u64;
-        let left = statuses.iter().filter(|s| **s >= 0).count() as u64 - arrived;
-        (arrived, left)
-    })
+/// Where some pages of a task are after it ran, by a query.
+struct Fates {
+    /// Pages asked about.
+    asked: u64,
+    /// On the task's target.
+    arrived: u64,
+    /// Not mapped or not populated any more.
+    vanished: u64,
 }
 
-/// Populated pages among `pages` not on the task's target (all of them if the query fails).
+impl Fates {
+    /// Queries `pages` (if the query fails, every page counts as left).
+    fn of(mover: &dyn PageMover, task: &MoveTask, pages: &[u64]) -> Self {
+        let asked = pages.len() as u64;
+        let Ok(statuses) = query_addrs(mover, pages) else {
+            return Self {
+                asked,
+                arrived: 0,
+                vanished: 0,
+            };
+        };
+        let count = |f: &dyn Fn(i32) -> bool| statuses.iter().filter(|s| f(**s)).count() as u64;
+        Self {
+            asked,
+            arrived: count(&|s| s >= 0 && s as u32 == task.target),
+            vanished: count(&|s| s == -libc::ENOENT || s == -libc::EFAULT),
+        }
+    }
+
+    /// Pages not on the target that are still there.
+    fn left(&self) -> u64 {
+        self.asked - self.arrived - self.vanished
+    }
+}
+
+/// Pages among `pages` still there but not on the task's target (all of them if the query
+/// fails).
 fn count_left(mover: &dyn PageMover, task: &MoveTask, pages: &[u64]) -> u64 {
-    arrived_and_left(mover, task, pages).1
+    Fates::of(mover, task, pages).left()
 }
 
 /// Addresses every fully pending 2 MiB block once, through its first page; returns the

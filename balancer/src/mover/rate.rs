@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::chunk::CHUNK_BYTES;
+
 /// A byte-rate limit measured from a start time.
 #[derive(Clone, Copy, Debug)]
 pub struct RateLimit {
@@ -43,9 +45,10 @@ impl RateLimit {
     /// How many bytes one call may cover, at most `most`: a tenth of a second of the budget
     /// (whole 2 MiB blocks, at least one), or all of `most` when there is no limit.
     pub fn bytes_per_call(&self, most: u64) -> u64 {
-        let block = 2 << 20;
         match self.bytes_per_s {
-            Some(rate) => ((rate / 10) / block * block).clamp(block, most.max(block)),
+            Some(rate) => {
+                ((rate / 10) / CHUNK_BYTES * CHUNK_BYTES).clamp(CHUNK_BYTES, most.max(CHUNK_BYTES))
+            }
             None => most,
         }
     }
@@ -53,10 +56,8 @@ impl RateLimit {
     /// How many 2 MiB huge pages one call may address so that a call stays within a tenth
     /// of a second of the budget (all of `most` when there is no limit).
     pub fn huge_pages_per_call(&self, most: usize) -> usize {
-        match self.bytes_per_s {
-            Some(rate) => ((rate / 10) / (2 << 20)).clamp(1, most.max(1) as u64) as usize,
-            None => most.max(1),
-        }
+        let most = most.max(1) as u64;
+        (self.bytes_per_call(most * CHUNK_BYTES) / CHUNK_BYTES) as usize
     }
 }
 
