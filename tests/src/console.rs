@@ -1,13 +1,15 @@
 //! Reading L1's console: cleaning raw lines and telling markers, script output and L1
 //! kernel trouble apart.
 
-use crate::l1init::{BROKEN_MARKER, EXIT_MARKER, READY_MARKER, SCRIPT_PREFIX};
+use crate::l1init::{ALIVE_MARKER, BROKEN_MARKER, EXIT_MARKER, READY_MARKER, SCRIPT_PREFIX};
 
 /// What one console line means to the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// L1 is set up and about to run the script.
     Ready,
+    /// L1's periodic sign of life while the script runs.
+    Alive,
     /// The script ended with this status.
     Exit(i32),
     /// L1's init could not set up the lab.
@@ -68,6 +70,9 @@ pub fn classify(line: &str) -> Event {
     if line.contains(READY_MARKER) {
         return Event::Ready;
     }
+    if line == ALIVE_MARKER {
+        return Event::Alive;
+    }
     if let Some(pos) = line.find(BROKEN_MARKER) {
         return Event::Broken(line[pos + BROKEN_MARKER.len()..].trim().to_string());
     }
@@ -102,6 +107,11 @@ mod tests {
         assert_eq!(classify("TERN-LAB-READY uptime=3.99"), Event::Ready);
         assert_eq!(classify("TERN-LAB-EXIT status=0"), Event::Exit(0));
         assert_eq!(classify("TERN-LAB-EXIT status=17"), Event::Exit(17));
+        assert_eq!(classify("TERN-LAB-ALIVE"), Event::Alive);
+        assert_eq!(
+            classify("| TERN-LAB-ALIVE"),
+            Event::Script("TERN-LAB-ALIVE".into())
+        );
         assert_eq!(
             classify("TERN-LAB-BROKEN insmod kvm.ko failed"),
             Event::Broken("insmod kvm.ko failed".into())

@@ -1,7 +1,8 @@
 //! The lab's errors. A [`LabFailure`] is the lab's own fault (L1 did not boot, QEMU died,
-//! L1 locked up or panicked, time ran out) and may be retried; every other [`LabError`]
-//! is a setup problem that a retry would not fix. A script's non-zero exit status is no
-//! error at all: it comes back in [`crate::LabOutput::status`].
+//! L1 locked up or panicked, time ran out, the L2 guest triple-faulted before its init) and
+//! may be retried; every other [`LabError`] is a setup problem that a retry would not fix.
+//! A script's non-zero exit status is no error at all: it comes back in
+//! [`crate::LabOutput::status`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ pub enum FailureReason {
     NotReady(Duration),
     /// The whole run took longer than the spec's timeout.
     Timeout(Duration),
+    /// L1's console fell silent (not even its periodic sign of life) for this long: L1 froze.
+    Frozen(Duration),
     /// QEMU exited (or closed its console) before L1 printed the exit marker.
     QemuExited {
         /// QEMU's exit status, as text.
@@ -29,6 +32,9 @@ pub enum FailureReason {
     KernelOops(String),
     /// L1's init could not set up the lab (e.g. the kvm modules did not load).
     InitBroken(String),
+    /// The L2 guest triple-faulted before its init ran (see [`crate::boot_fault`]; the
+    /// line is kept).
+    GuestBootFault(String),
 }
 
 impl fmt::Display for FailureReason {
@@ -38,6 +44,9 @@ impl fmt::Display for FailureReason {
                 write!(f, "L1 did not reach its ready marker in {} s", t.as_secs())
             }
             FailureReason::Timeout(t) => write!(f, "the run timed out after {} s", t.as_secs()),
+            FailureReason::Frozen(t) => {
+                write!(f, "L1 froze: its console was silent for {} s", t.as_secs())
+            }
             FailureReason::QemuExited { status, stderr } if stderr.is_empty() => {
                 write!(f, "QEMU exited ({status}) before the exit marker")
             }
@@ -48,6 +57,9 @@ impl fmt::Display for FailureReason {
             FailureReason::KernelPanic(line) => write!(f, "L1 kernel panic: {line}"),
             FailureReason::KernelOops(line) => write!(f, "L1 kernel oops: {line}"),
             FailureReason::InitBroken(what) => write!(f, "L1 init could not set up: {what}"),
+            FailureReason::GuestBootFault(line) => {
+                write!(f, "the L2 guest triple-faulted while booting: {line}")
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::tern_script::TERN_TIMEOUT_S;
+use crate::tern_script::{STAMP_LINES, TERN_TIMEOUT_S};
 use crate::LabOutput;
 
 /// A script fragment as described above. `wait_for` is a text of tern's output (e.g. a guest
@@ -16,7 +16,7 @@ pub fn tern_inspect_command(args: &str, wait_for: &str) -> String {
     let ticks = TERN_TIMEOUT_S * 5;
     format!(
         r#"echo "TERN-START at=$(cut -d' ' -f1 /proc/uptime)"
-( tern {args} </dev/null 2>&1; echo "TERN-EXIT status=$?" ) | while IFS= read -r line; do echo "@$(cut -d' ' -f1 /proc/uptime) $line"; done > /tmp/tern.out &
+( tern {args} </dev/null 2>&1; echo "TERN-EXIT status=$?" ) | {STAMP_LINES} > /tmp/tern.out &
 n=0; pid=""
 while [ -z "$pid" ] && [ $n -lt 50 ]; do pid=$(pidof tern); n=$((n+1)); sleep 0.1; done
 n=0

@@ -8,6 +8,11 @@ pub const READY_MARKER: &str = "TERN-LAB-READY";
 pub const EXIT_MARKER: &str = "TERN-LAB-EXIT";
 /// The line L1 prints when it cannot set up the lab (followed by the reason).
 pub const BROKEN_MARKER: &str = "TERN-LAB-BROKEN";
+/// The line L1 prints every [`ALIVE_EVERY_S`] seconds while the script runs, so that a
+/// console that falls silent means a frozen L1.
+pub const ALIVE_MARKER: &str = "TERN-LAB-ALIVE";
+/// Seconds between two [`ALIVE_MARKER`] lines.
+pub const ALIVE_EVERY_S: u64 = 10;
 /// Starts every line the script prints, so that the script's lines (and an L2 guest's
 /// console that it passes on) are never taken for L1's own kernel messages.
 pub const SCRIPT_PREFIX: &str = "| ";
@@ -58,8 +63,10 @@ watchdog() {{
 }}
 ( sleep 100; watchdog; sleep 90; watchdog ) >/dev/console 2>&1 &
 dog=$!
+( while sleep {alive_every}; do echo "{alive}"; done ) >/dev/console 2>&1 &
+alive=$!
 {{ sh {script} </dev/null 2>&1; echo $? >/tmp/lab-status; }} | awk '{{ print "{prefix}" $0; fflush() }}'
-kill $dog 2>/dev/null
+kill $dog $alive 2>/dev/null
 echo "{exit} status=$(cat /tmp/lab-status)"
 poweroff -f
 "#,
@@ -70,6 +77,8 @@ poweroff -f
         script = layout::SCRIPT,
         prefix = SCRIPT_PREFIX,
         exit = EXIT_MARKER,
+        alive = ALIVE_MARKER,
+        alive_every = ALIVE_EVERY_S,
     )
 }
 
@@ -88,5 +97,6 @@ mod tests {
         assert!(s.contains("echo \"TERN-LAB-READY uptime="));
         assert!(s.contains("echo \"TERN-LAB-EXIT status=$(cat /tmp/lab-status)\""));
         assert!(s.contains("print \"| \" $0; fflush()"));
+        assert!(s.contains("while sleep 10; do echo \"TERN-LAB-ALIVE\"; done"));
     }
 }

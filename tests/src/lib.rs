@@ -16,6 +16,7 @@
 //! ```
 
 pub mod bench;
+pub mod boot_fault;
 pub mod console;
 pub mod cpio;
 pub mod error;

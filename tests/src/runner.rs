@@ -6,6 +6,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::boot_fault::BootFaultWatch;
 use crate::console::{self, Event};
 use crate::error::{FailureReason, LabError, LabFailure};
 use crate::output::LabOutput;
@@ -118,11 +119,18 @@ fn follow(spec: &LabSpec, lines: &mpsc::Receiver<String>, started: Instant) -> W
     let deadline = started + spec.timeout;
     let ready_deadline = started + spec.ready_timeout.min(spec.timeout);
     let mut grace_deadline = None;
+    let mut last_line = started;
+    let mut boot_faults = BootFaultWatch::default();
     loop {
-        let limit = match (grace_deadline, w.ready) {
-            (Some(g), _) => g,
-            (None, None) => ready_deadline,
-            (None, Some(_)) => deadline,
+        let (limit, why) = match (grace_deadline, w.ready) {
+            (Some(g), _) => (g, Limit::Run),
+            (None, None) if ready_deadline < deadline => (ready_deadline, Limit::Ready),
+            (None, None) => (deadline, Limit::Run),
+            // While the script runs, L1 prints a sign of life every few seconds.
+            (None, Some(_)) if last_line + spec.silence_limit < deadline => {
+                (last_line + spec.silence_limit, Limit::Silence)
+            }
+            (None, Some(_)) => (deadline, Limit::Run),
         };
         // Checked before each read, so that a console that never stops talking still
         // meets the time limit.
@@ -137,16 +145,16 @@ fn follow(spec: &LabSpec, lines: &mpsc::Receiver<String>, started: Instant) -> W
             Err(RecvTimeoutError::Disconnected) => return w,
             Err(RecvTimeoutError::Timeout) => {
                 if w.status.is_none() {
-                    w.failure = Some(match w.ready {
-                        None if ready_deadline < deadline => {
-                            FailureReason::NotReady(spec.ready_timeout)
-                        }
-                        _ => FailureReason::Timeout(spec.timeout),
+                    w.failure = Some(match why {
+                        Limit::Ready => FailureReason::NotReady(spec.ready_timeout),
+                        Limit::Silence => FailureReason::Frozen(spec.silence_limit),
+                        Limit::Run => FailureReason::Timeout(spec.timeout),
                     });
                 }
                 return w;
             }
         };
+        last_line = Instant::now();
         let line = console::clean(&raw);
         if spec.echo {
             println!("{line}");
@@ -167,20 +175,32 @@ fn follow(spec: &LabSpec, lines: &mpsc::Receiver<String>, started: Instant) -> W
                 None
             }
             Event::Script(text) => {
+                let fault = boot_faults.observe(&text);
                 w.script.push(text);
-                None
+                fault.map(FailureReason::GuestBootFault)
             }
             Event::Broken(why) => Some(FailureReason::InitBroken(why)),
             Event::SoftLockup => Some(FailureReason::SoftLockup(line)),
             Event::Panic => Some(FailureReason::KernelPanic(line)),
             Event::Oops => Some(FailureReason::KernelOops(line)),
-            Event::Other => None,
+            Event::Alive | Event::Other => None,
         };
         if fail.is_some() {
             w.failure = fail;
             return w;
         }
     }
+}
+
+/// Which time limit the runner waits on.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// L1 must print its ready marker.
+    Ready,
+    /// The run's (or the power-off grace's) end.
+    Run,
+    /// L1 must print something, if only its sign of life.
+    Silence,
 }
 
 /// Sends each line of `pipe` (lossy UTF-8, newline removed) until it closes.
@@ -229,4 +249,69 @@ fn last_lines(text: &str, n: usize) -> String {
         .filter(|l| !l.trim().is_empty() && !l.contains("warning:"))
         .collect();
     lines[lines.len().saturating_sub(n)..].join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> LabSpec {
+        LabSpec::new("follow", "true")
+            .with_timeout(Duration::from_secs(20))
+            .with_silence_limit(Duration::from_millis(300))
+    }
+
+    /// Sends `lines`, one every `gap`, from another thread, then keeps the channel open
+    /// (silent) for `hold`.
+    fn console(lines: &[&str], gap: Duration, hold: Duration) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel();
+        let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        thread::spawn(move || {
+            for line in lines {
+                thread::sleep(gap);
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+            thread::sleep(hold);
+        });
+        rx
+    }
+
+    #[test]
+    fn signs_of_life_keep_a_quiet_script_going() {
+        let mut lines = vec!["TERN-LAB-READY uptime=3.0"];
+        lines.extend(["TERN-LAB-ALIVE"; 6]);
+        lines.push("TERN-LAB-EXIT status=0");
+        // Six signs of life 100 ms apart outlast the 300 ms limit several times over.
+        let rx = console(&lines, Duration::from_millis(100), Duration::ZERO);
+        let w = follow(&spec(), &rx, Instant::now());
+        assert_eq!(w.failure, None);
+        assert_eq!(w.status, Some(0));
+    }
+
+    #[test]
+    fn a_silent_l1_is_frozen() {
+        let lines = ["TERN-LAB-READY uptime=3.0", "| working", "TERN-LAB-ALIVE"];
+        let rx = console(&lines, Duration::from_millis(10), Duration::from_secs(5));
+        let started = Instant::now();
+        let w = follow(&spec(), &rx, started);
+        assert_eq!(
+            w.failure,
+            Some(FailureReason::Frozen(Duration::from_millis(300)))
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(w.script, ["working"]);
+    }
+
+    #[test]
+    fn silence_before_ready_is_the_ready_limit() {
+        let spec = spec().with_ready_timeout(Duration::from_millis(200));
+        let rx = console(&[], Duration::ZERO, Duration::from_secs(5));
+        let w = follow(&spec, &rx, Instant::now());
+        assert_eq!(
+            w.failure,
+            Some(FailureReason::NotReady(Duration::from_millis(200)))
+        );
+    }
 }

@@ -31,6 +31,9 @@ pub struct LabSpec {
     pub timeout: Duration,
     /// Limit for L1 to reach its ready marker.
     pub ready_timeout: Duration,
+    /// How long L1's console may stay silent while the script runs (L1 prints a sign of life
+    /// every [`crate::l1init::ALIVE_EVERY_S`] s) before L1 counts as frozen.
+    pub silence_limit: Duration,
     /// Extra host files for L1.
     pub files: Vec<CarriedFile>,
     /// Extra host binaries for L1's /usr/local/bin, each with its shared libraries.
@@ -60,6 +63,7 @@ impl LabSpec {
             cpus_per_node: 1,
             timeout: Duration::from_secs(300),
             ready_timeout: Duration::from_secs(120),
+            silence_limit: Duration::from_secs(6 * crate::l1init::ALIVE_EVERY_S),
             files: Vec::new(),
             binaries: Vec::new(),
             require_tern: false,
@@ -102,6 +106,12 @@ impl LabSpec {
     /// Sets the limit for L1 to reach its ready marker.
     pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
+        self
+    }
+
+    /// Sets how long L1's console may stay silent while the script runs.
+    pub fn with_silence_limit(mut self, limit: Duration) -> Self {
+        self.silence_limit = limit;
         self
     }
 
@@ -172,7 +182,7 @@ impl LabSpec {
                 self.node_mib
             ));
         }
-        if self.timeout.is_zero() || self.ready_timeout.is_zero() {
+        if self.timeout.is_zero() || self.ready_timeout.is_zero() || self.silence_limit.is_zero() {
             return bad("a timeout of zero".into());
         }
         if self.name.is_empty()

@@ -6,6 +6,11 @@
 
 use crate::LabOutput;
 
+/// A pipeline stage that stamps every line with L1's uptime (`@<seconds> <line>`) in one
+/// process: a shell loop that forks a command per line keeps L1 busy enough to make the lab's
+/// emulated nested SVM crash L2 guests (see `boot_fault.rs`).
+pub const STAMP_LINES: &str = r#"awk '{ getline up < "/proc/uptime"; close("/proc/uptime"); split(up, t, " "); print "@" t[1] " " $0; fflush() }'"#;
+
 /// Seconds a single tern run may take in L1 before `timeout` kills it.
 pub const TERN_TIMEOUT_S: u32 = 120;
 
@@ -25,7 +30,7 @@ pub fn tern_command(args: &str) -> String {
   wd=$!
   wait $tpid; st=$?
   kill $wd 2>/dev/null
-  echo "TERN-EXIT status=$st"; }} | while IFS= read -r line; do echo "@$(cut -d' ' -f1 /proc/uptime) $line"; done
+  echo "TERN-EXIT status=$st"; }} | {STAMP_LINES}
 "#
     )
 }

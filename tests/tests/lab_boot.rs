@@ -78,6 +78,24 @@ fn a_guest_reboot_ends_tern_cleanly() {
     assert!(run.lines.iter().any(|l| l == "TERN-GUEST done"));
 }
 
+/// `reboot=t` makes Linux reboot by a triple fault: tern reports it and ends with status 0.
+/// It comes after the guest's init ran, so the lab runner leaves it to the test (a triple
+/// fault before init would be counted as the lab's failure, see tests/src/boot_fault.rs).
+#[test]
+fn a_guest_that_reboots_by_triple_fault_ends_tern_cleanly() {
+    let run = boot(
+        "boot_triple_fault",
+        &format!("--kernel /images/bzImage --initramfs /images/guest.cpio --cmdline '{QUIET_CMDLINE} reboot=t tern_exit=reboot'"),
+    );
+    assert!(run.lines.iter().any(|l| l == "TERN-GUEST done"));
+    assert_eq!(
+        run.tern_messages(),
+        ["tern: warning: vCPU 0 triple-faulted; the guest was reset"],
+        "{:#?}",
+        run.lines
+    );
+}
+
 #[test]
 fn bad_input_is_refused_inside_the_lab() {
     let cases = [

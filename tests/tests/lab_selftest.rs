@@ -1,7 +1,8 @@
 //! The lab's own check: a 2-node L1 boots, has /dev/kvm and both NUMA nodes, and a
-//! script's exit status comes back unretried.
+//! script's exit status comes back unretried, and an L2 guest's triple fault before its
+//! init is taken for the lab's failure.
 
-use tern_tests::{run_with_retries, LabSpec};
+use tern_tests::{run, run_with_retries, FailureReason, LabError, LabSpec};
 
 const SELFTEST: &str = r#"
 set -e
@@ -47,4 +48,24 @@ fn a_failing_script_is_a_result_not_a_retry() {
     assert_eq!(out.status, 7);
     assert_eq!(out.attempts, 1);
     assert_eq!(out.script_output, "about to fail");
+}
+
+/// The lines of a tern run (as tern_command prints them) whose guest triple-faulted while
+/// its kernel booted: the runner stops the run and reports a lab failure.
+#[test]
+fn a_guest_triple_fault_before_init_is_a_lab_failure() {
+    let script = "echo TERN-START at=1.00\n\
+        echo '@1.50 [    0.048105] smpboot: Atern: warning: vCPU 0 triple-faulted; the guest was reset'\n\
+        echo 'TERN-EXIT status=0'";
+    let spec = LabSpec::new("lab_selftest_boot_fault", script).with_nodes(1);
+    match run(&spec) {
+        Err(LabError::Lab(failure)) => {
+            assert!(
+                matches!(&failure.reason, FailureReason::GuestBootFault(line) if line.contains("vCPU 0 triple-faulted")),
+                "{failure}"
+            );
+            assert_eq!(failure.attempt, 1);
+        }
+        other => panic!("expected a lab failure, got {other:?}"),
+    }
 }

@@ -6,6 +6,7 @@
 //! on L1's clock.
 
 use crate::sections::WAIT_FNS;
+use crate::tern_script::STAMP_LINES;
 
 /// The most VMs a script starts (one, and restarts after the guest died).
 pub const MAX_EPOCHS: u32 = 4;
@@ -47,7 +48,7 @@ facts() {{
 }}
 start_tern() {{
     rm -f /tmp/tern.out $sock
-    ( tern "$@" </dev/null 2>&1; echo "TERN-EXIT status=$?" ) | while IFS= read -r line; do read up _r </proc/uptime; echo "@$up $line"; done >/tmp/tern.out &
+    ( tern "$@" </dev/null 2>&1; echo "TERN-EXIT status=$?" ) | {STAMP_LINES} >/tmp/tern.out &
     pid=""; n=0
     while [ -z "$pid" ] && [ $n -lt 100 ]; do pid=$(pidof tern); n=$((n+1)); sleep 0.1; done
     if [ -z "$pid" ]; then echo "REC error what=tern_did_not_start"; sed 's/^/DIAG /' /tmp/tern.out; exit 1; fi

@@ -3,9 +3,9 @@
 //! Linux sets XCR0 to every user state CPUID leaf 0xd offers, then checks that CPUID's XSAVE
 //! size matches. KVM keeps that size in step when the guest writes XCR0, but a KVM that does
 //! not see the write (as in the project's nested, emulated lab, where the guest then warns
-//! "XSAVE consistency problem" and may die of a triple fault) leaves it stale. Starting each
-//! vCPU with that same XCR0 makes the guest's write a no-op, so both agree either way; on any
-//! other KVM it changes nothing the guest can see after its own write.
+//! "XSAVE consistency problem") leaves it stale. Starting each vCPU with that same XCR0 makes
+//! the guest's write a no-op, so both agree either way; on any other KVM it changes nothing
+//! the guest can see after its own write.
 
 use kvm_bindings::kvm_cpuid_entry2;
 
