@@ -1,5 +1,5 @@
 //! The lab's errors. A [`LabFailure`] is the lab's own fault (L1 did not boot, QEMU died,
-//! L1 locked up or panicked, time ran out, the L2 guest triple-faulted before its init) and
+//! L1 locked up or panicked, time ran out, the L2 guest triple-faulted before it was done) and
 //! may be retried; every other [`LabError`] is a setup problem that a retry would not fix.
 //! A script's non-zero exit status is no error at all: it comes back in
 //! [`crate::LabOutput::status`].
@@ -32,9 +32,9 @@ pub enum FailureReason {
     KernelOops(String),
     /// L1's init could not set up the lab (e.g. the kvm modules did not load).
     InitBroken(String),
-    /// The L2 guest triple-faulted before its init ran (see [`crate::boot_fault`]; the
-    /// line is kept).
-    GuestBootFault(String),
+    /// The L2 guest triple-faulted before it finished its work (see [`crate::guest_fault`];
+    /// the line is kept).
+    GuestTripleFault(String),
 }
 
 impl fmt::Display for FailureReason {
@@ -57,8 +57,8 @@ impl fmt::Display for FailureReason {
             FailureReason::KernelPanic(line) => write!(f, "L1 kernel panic: {line}"),
             FailureReason::KernelOops(line) => write!(f, "L1 kernel oops: {line}"),
             FailureReason::InitBroken(what) => write!(f, "L1 init could not set up: {what}"),
-            FailureReason::GuestBootFault(line) => {
-                write!(f, "the L2 guest triple-faulted while booting: {line}")
+            FailureReason::GuestTripleFault(line) => {
+                write!(f, "the L2 guest triple-faulted: {line}")
             }
         }
     }

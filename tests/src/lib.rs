@@ -16,10 +16,10 @@
 //! ```
 
 pub mod bench;
-pub mod boot_fault;
 pub mod console;
 pub mod cpio;
 pub mod error;
+pub mod guest_fault;
 pub mod host_run;
 pub mod host_view;
 pub mod initramfs;

@@ -6,9 +6,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::boot_fault::BootFaultWatch;
 use crate::console::{self, Event};
 use crate::error::{FailureReason, LabError, LabFailure};
+use crate::guest_fault::GuestFaultWatch;
 use crate::output::LabOutput;
 use crate::qemu::{self, Qemu};
 use crate::spec::LabSpec;
@@ -120,7 +120,7 @@ fn follow(spec: &LabSpec, lines: &mpsc::Receiver<String>, started: Instant) -> W
     let ready_deadline = started + spec.ready_timeout.min(spec.timeout);
     let mut grace_deadline = None;
     let mut last_line = started;
-    let mut boot_faults = BootFaultWatch::default();
+    let mut guest_faults = GuestFaultWatch::default();
     loop {
         let (limit, why) = match (grace_deadline, w.ready) {
             (Some(g), _) => (g, Limit::Run),
@@ -175,9 +175,9 @@ fn follow(spec: &LabSpec, lines: &mpsc::Receiver<String>, started: Instant) -> W
                 None
             }
             Event::Script(text) => {
-                let fault = boot_faults.observe(&text);
+                let fault = guest_faults.observe(&text);
                 w.script.push(text);
-                fault.map(FailureReason::GuestBootFault)
+                fault.map(FailureReason::GuestTripleFault)
             }
             Event::Broken(why) => Some(FailureReason::InitBroken(why)),
             Event::SoftLockup => Some(FailureReason::SoftLockup(line)),

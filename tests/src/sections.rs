@@ -5,9 +5,14 @@
 use crate::LabOutput;
 
 /// A shell function for lab scripts: `section NAME COMMAND...` runs the command (stderr into
-/// stdout) between `BEGIN NAME` and `END NAME status=N`.
-pub const SECTION_FN: &str =
-    r#"section() { name=$1; shift; echo "BEGIN $name"; "$@" 2>&1; echo "END $name status=$?"; }"#;
+/// stdout) between `BEGIN NAME` and `END NAME status=N`. If tern (`$pid`, its output in
+/// /tmp/tern.out) is gone, it prints `TERN-GONE before NAME` and tern's own messages (`TERNMSG
+/// <line>`, where the lab runner sees a guest's triple fault) and ends the script with status 1.
+pub const SECTION_FN: &str = r#"section() { name=$1; shift
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+        echo "TERN-GONE before $name"; grep "tern: " /tmp/tern.out | sed 's/^/TERNMSG /'; exit 1
+    fi
+    echo "BEGIN $name"; "$@" 2>&1; echo "END $name status=$?"; }"#;
 
 /// The lines and exit status of section `name`; `None` if the script never printed it.
 pub fn section<'a>(out: &'a LabOutput, name: &str) -> Option<(Vec<&'a str>, i32)> {

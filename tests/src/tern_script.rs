@@ -8,7 +8,7 @@ use crate::LabOutput;
 
 /// A pipeline stage that stamps every line with L1's uptime (`@<seconds> <line>`) in one
 /// process: a shell loop that forks a command per line keeps L1 busy enough to make the lab's
-/// emulated nested SVM crash L2 guests (see `boot_fault.rs`).
+/// emulated nested SVM crash L2 guests (see `guest_fault.rs`).
 pub const STAMP_LINES: &str = r#"awk '{ getline up < "/proc/uptime"; close("/proc/uptime"); split(up, t, " "); print "@" t[1] " " $0; fflush() }'"#;
 
 /// Seconds a single tern run may take in L1 before `timeout` kills it.

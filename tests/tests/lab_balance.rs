@@ -32,7 +32,7 @@ numa() {{ grep -E ' (bind|prefer|local|interleave)' /proc/$pid/numa_maps | sed "
         /^[0-9a-f]+-[0-9a-f]+ / {{ split($1, r, "-"); cur = (r[1] in want) ? r[1] : "" }}
         cur != "" && /^AnonHugePages:/ {{ print "SMAPS " tag " " cur " " $2 }}' /proc/$pid/smaps; }}
 numa start
-settle() {{ c=$(grep -c "HB pass" /tmp/tern.out); n=0; while [ $(grep -c "HB pass" /tmp/tern.out) -lt $((c+4)) ] && [ $n -lt 600 ]; do n=$((n+1)); sleep 0.2; done; }}
+settle() {{ c=$(grep -c "HB pass" /tmp/tern.out); n=0; while [ $(grep -c "HB pass" /tmp/tern.out) -lt $((c+4)) ] && [ $n -lt 600 ] && kill -0 $pid 2>/dev/null; do n=$((n+1)); sleep 0.2; done; }}
 "#
     )
 }

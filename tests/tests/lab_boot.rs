@@ -79,8 +79,8 @@ fn a_guest_reboot_ends_tern_cleanly() {
 }
 
 /// `reboot=t` makes Linux reboot by a triple fault: tern reports it and ends with status 0.
-/// It comes after the guest's init ran, so the lab runner leaves it to the test (a triple
-/// fault before init would be counted as the lab's failure, see tests/src/boot_fault.rs).
+/// It comes after the guest printed `TERN-GUEST done`, so the lab runner leaves it to the
+/// test (a triple fault before that counts as the lab's failure, see tests/src/guest_fault.rs).
 #[test]
 fn a_guest_that_reboots_by_triple_fault_ends_tern_cleanly() {
     let run = boot(

@@ -1,8 +1,9 @@
+#![allow(clippy::panic)]
 //! The lab's own check: a 2-node L1 boots, has /dev/kvm and both NUMA nodes, and a
-//! script's exit status comes back unretried, and an L2 guest's triple fault before its
-//! init is taken for the lab's failure.
+//! script's exit status comes back unretried, and an L2 guest's triple fault before it is
+//! done is taken for the lab's failure.
 
-use tern_tests::{run, run_with_retries, FailureReason, LabError, LabSpec};
+use tern_tests::{run, run_with_retries, sections, FailureReason, LabError, LabSpec};
 
 const SELFTEST: &str = r#"
 set -e
@@ -50,22 +51,42 @@ fn a_failing_script_is_a_result_not_a_retry() {
     assert_eq!(out.script_output, "about to fail");
 }
 
-/// The lines of a tern run (as tern_command prints them) whose guest triple-faulted while
-/// its kernel booted: the runner stops the run and reports a lab failure.
-#[test]
-fn a_guest_triple_fault_before_init_is_a_lab_failure() {
-    let script = "echo TERN-START at=1.00\n\
-        echo '@1.50 [    0.048105] smpboot: Atern: warning: vCPU 0 triple-faulted; the guest was reset'\n\
-        echo 'TERN-EXIT status=0'";
-    let spec = LabSpec::new("lab_selftest_boot_fault", script).with_nodes(1);
+fn expect_guest_fault(name: &str, script: &str) {
+    let spec = LabSpec::new(name, script).with_nodes(1);
     match run(&spec) {
         Err(LabError::Lab(failure)) => {
             assert!(
-                matches!(&failure.reason, FailureReason::GuestBootFault(line) if line.contains("vCPU 0 triple-faulted")),
+                matches!(&failure.reason, FailureReason::GuestTripleFault(line) if line.contains("vCPU 0 triple-faulted")),
                 "{failure}"
             );
             assert_eq!(failure.attempt, 1);
         }
         other => panic!("expected a lab failure, got {other:?}"),
     }
+}
+
+/// The lines of a tern run (as tern_command prints them) whose guest triple-faulted while
+/// its kernel booted: the runner stops the run and reports a lab failure.
+#[test]
+fn a_guest_triple_fault_before_it_is_done_is_a_lab_failure() {
+    expect_guest_fault(
+        "lab_selftest_guest_fault",
+        "echo TERN-START at=1.00\n\
+         echo '@1.50 [    0.048105] smpboot: Atern: warning: vCPU 0 triple-faulted; the guest was reset'\n\
+         echo 'TERN-EXIT status=0'",
+    );
+}
+
+/// A script running tern in the background (`$pid`, /tmp/tern.out) finds it gone at its
+/// next section: the section prints tern's messages, and the runner sees the triple fault.
+#[test]
+fn a_section_after_tern_died_shows_why() {
+    let script = format!(
+        "{}\n\
+         echo '[    1.2] x86/fpu: xtern: warning: vCPU 0 triple-faulted; the guest was reset' >/tmp/tern.out\n\
+         true & pid=$!; wait $pid\n\
+         section vm echo never",
+        sections::SECTION_FN
+    );
+    expect_guest_fault("lab_selftest_tern_gone", &script);
 }
