@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::PART;
+use super::{CAPPED_MIB_S, PART};
 use crate::bench::cpu::CpuSnap;
 use crate::bench::error::BenchError;
 use crate::bench::figure::{Figure, PartResult};
@@ -21,6 +21,8 @@ const SETTLE_S: f64 = 0.5;
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Round {
     round: i64,
+    /// Moved at most [`CAPPED_MIB_S`] MiB/s.
+    capped: bool,
     move_s: f64,
     idle_s: f64,
     rate_idle: Option<f64>,
@@ -54,7 +56,7 @@ impl Round {
 
     fn to_json(&self) -> Value {
         json!({
-            "round": self.round, "move_s": self.move_s, "idle_window_s": self.idle_s,
+            "round": self.round, "capped": self.capped, "move_s": self.move_s, "idle_window_s": self.idle_s,
             "pass_rate_idle": self.rate_idle, "pass_rate_moving": self.rate_moving,
             "ratio": self.ratio(), "per_vcpu_cpu_ratio": self.per_vcpu_cpu_ratio(),
             "lost_s_per_gib": self.lost_s_per_gib(),
@@ -129,6 +131,7 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
         }
         let mut r = Round {
             round,
+            capped: m.get("kind") == Some("capped"),
             move_s,
             idle_s: a - idle_from,
             rate_idle: beats.pass_rate(guest(idle_from), guest(a)),
@@ -166,6 +169,7 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
         }
         rounds.push(r);
     }
+    let (capped, rounds): (Vec<Round>, Vec<Round>) = rounds.into_iter().partition(|r| r.capped);
     let ratios = collect(&rounds, Round::ratio);
     if ratios.is_empty() {
         return Err(BenchError::output(
@@ -251,8 +255,38 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
         vcpu_quiet.clone(),
     ));
 
+    let capped_ratios = collect(&capped, Round::ratio);
+    result.figure(fig(
+        "capped_pass_rate_ratio",
+        &format!("guest workload pass rate during a Tern move capped at {CAPPED_MIB_S} MiB/s / just before"),
+        "×",
+        capped_ratios.clone(),
+    ));
+    result.figure(fig(
+        "capped_largest_gap_moving_ms",
+        &format!("largest heartbeat gap during a move capped at {CAPPED_MIB_S} MiB/s"),
+        "ms",
+        collect(&capped, |r| r.gap_moving),
+    ));
+    result.figure(fig(
+        "capped_move_mib_s",
+        &format!("Tern mover capped at {CAPPED_MIB_S} MiB/s, 1 GiB THP, guest busy"),
+        "MiB/s",
+        collect(&capped, |r| r.mib_s),
+    ));
+    result.figure(fig(
+        "capped_tern_cpus_moving",
+        &format!("CPU used by tern's own threads during a move capped at {CAPPED_MIB_S} MiB/s"),
+        "CPUs",
+        collect(&capped, |r| r.tern_cpus_moving),
+    ));
+
     let ratio = median(&ratios);
     result.headline("guest_throughput_during_move_ratio", ratio);
+    result.headline(
+        "guest_throughput_during_capped_move_ratio",
+        median(&capped_ratios),
+    );
     result.headline(
         "guest_throughput_per_vcpu_cpu_during_move_ratio",
         median(&per_cpu),
@@ -295,7 +329,10 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
             "{shortened} idle window(s) were shorter than their move (the quiet spell before was too short)"
         ));
     }
-    result.detail("rounds", rounds.iter().map(Round::to_json).collect());
+    result.detail(
+        "rounds",
+        rounds.iter().chain(&capped).map(Round::to_json).collect(),
+    );
     result.detail(
         "heartbeats",
         json!(vms.values().map(Beats::len).sum::<usize>()),
@@ -355,7 +392,7 @@ mod tests {
             }
         }
         let status = r#"{ "state": "done", "bytes_moved": 1073741824, "elapsed_ms": 4000 }"#;
-        for (round, a) in [(1, 30.0), (2, 60.0)] {
+        for (round, a, kind) in [(1, 30.0, "full"), (2, 60.0, "capped")] {
             s += &format!(
                 "REC cpu round={round} when=quiet at={:.2} total_ticks=0 vcpu_ticks=0\n",
                 a - 10.0
@@ -368,7 +405,7 @@ mod tests {
                 a + 4.0
             );
             s += &format!(
-                "REC move round={round} start={a:.2} end={:.2} :: {status}\n",
+                "REC move round={round} kind={kind} start={a:.2} end={:.2} :: {status}\n",
                 a + 4.0
             );
             s += &format!(
@@ -391,12 +428,18 @@ mod tests {
     #[test]
     fn compares_each_move_with_the_window_before_it() {
         let r = analyze(&output()).unwrap();
-        let ratio = r.find("guest_impact.pass_rate_ratio").unwrap();
-        assert_eq!(ratio.samples.len(), 2);
-        // 3 passes/s instead of 4 while moving.
-        for s in &ratio.samples {
-            assert!((s - 0.75).abs() < 0.02, "{s}");
+        // Round 1 moved at full speed, round 2 capped; 3 passes/s instead of 4 during each.
+        for key in ["pass_rate_ratio", "capped_pass_rate_ratio"] {
+            let ratio = r.find(&format!("guest_impact.{key}")).unwrap();
+            assert_eq!(ratio.samples.len(), 1, "{key}");
+            assert!((ratio.samples[0] - 0.75).abs() < 0.02, "{key}");
         }
+        assert_eq!(
+            r.find("guest_impact.capped_largest_gap_moving_ms")
+                .unwrap()
+                .samples,
+            [1000.0]
+        );
         assert_eq!(
             r.find("guest_impact.largest_gap_moving_ms")
                 .unwrap()
@@ -449,6 +492,7 @@ mod tests {
             .unwrap();
         assert!((lost - 1.0).abs() < 0.1, "{lost}");
         assert_eq!(r.headline[0].0, "guest_throughput_during_move_ratio");
+        assert_eq!(r.headline[1].0, "guest_throughput_during_capped_move_ratio");
         assert!(
             r.notes
                 .iter()
