@@ -2,18 +2,16 @@
 //! Test support: it panics with a message on anything unexpected, as a test should.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use api::client::{Client, Response};
 use serde_json::Value;
 
-/// The tern binary: `$TERN_BIN`, else the workspace's release build.
+/// The tern binary: `$TERN_BIN`, else the release build in Cargo's target directory.
 pub fn tern_bin() -> PathBuf {
-    std::env::var_os("TERN_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/tern"))
+    crate::paths::tern_bin().0
 }
 
 /// A running tern, killed (and its files removed) when dropped.

@@ -5,15 +5,11 @@
 //!
 //! Needs the tern binary: `cargo build --release` (or TERN_BIN=path).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn tern_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("TERN_BIN") {
-        return PathBuf::from(path);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/release/tern");
+    let (bin, _) = tern_tests::paths::tern_bin();
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build --release` first",
