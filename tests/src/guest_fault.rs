@@ -13,6 +13,8 @@
 //! by its workload's checks. A triple fault after `TERN-GUEST done` is the guest's own way out
 //! (`reboot=t`), never the lab's.
 
+use crate::tern_script::unstamp;
+
 /// Follows the script's lines across tern runs: a run starts at `TERN-START`, its guest has
 /// finished its work at `TERN-GUEST done`.
 #[derive(Debug, Default)]
@@ -24,11 +26,7 @@ impl GuestFaultWatch {
     /// Looks at one line the script printed; returns it when it reports a triple fault of a
     /// guest that had not finished its work.
     pub fn observe(&mut self, text: &str) -> Option<String> {
-        // tern_command prefixes tern's lines with "@<L1 uptime> ".
-        let line = match text.strip_prefix('@') {
-            Some(rest) => rest.split_once(' ').map_or(rest, |(_, line)| line),
-            None => text,
-        };
+        let line = unstamp(text).map_or(text, |(_, line)| line);
         if line.starts_with("TERN-START") {
             self.guest_done = false;
         } else if line == "TERN-GUEST done" {

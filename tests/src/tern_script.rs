@@ -11,6 +11,12 @@ use crate::LabOutput;
 /// emulated nested SVM crash L2 guests (see `guest_fault.rs`).
 pub const STAMP_LINES: &str = r#"awk '{ getline up < "/proc/uptime"; close("/proc/uptime"); split(up, t, " "); print "@" t[1] " " $0; fflush() }'"#;
 
+/// A line stamped by [`STAMP_LINES`], split into its L1 uptime and its text; `None` for a
+/// line without a stamp.
+pub fn unstamp(line: &str) -> Option<(&str, &str)> {
+    line.strip_prefix('@')?.split_once(' ')
+}
+
 /// Seconds a single tern run may take in L1 before `timeout` kills it.
 pub const TERN_TIMEOUT_S: u32 = 120;
 
@@ -80,7 +86,7 @@ impl TernRun {
         let mut status = None;
         let mut init_at = None;
         for line in out.script_lines() {
-            let Some((stamp, text)) = line.strip_prefix('@').and_then(|l| l.split_once(' ')) else {
+            let Some((stamp, text)) = unstamp(line) else {
                 continue;
             };
             let text = text.trim_end_matches('\r');

@@ -46,6 +46,14 @@ impl Sim {
         sim
     }
 
+    /// Makes the next calls for page `page` (an index) return `statuses`, one per call.
+    fn script(&self, page: u64, statuses: Vec<i32>) {
+        self.scripted
+            .lock()
+            .unwrap()
+            .insert(BASE + page * PAGE_SIZE, statuses);
+    }
+
     fn on(&self, node: i32) -> usize {
         self.nodes
             .lock()
@@ -181,14 +189,8 @@ fn moves_every_populated_page_once_and_skips_the_rest() {
 #[test]
 fn busy_pages_are_retried_until_they_move() {
     let sim = Sim::with_pages((0..10).map(|_| Some(0)));
-    sim.scripted
-        .lock()
-        .unwrap()
-        .insert(BASE, vec![-libc::EBUSY, -libc::EAGAIN]);
-    sim.scripted
-        .lock()
-        .unwrap()
-        .insert(BASE + 5 * PAGE_SIZE, vec![-libc::EBUSY]);
+    sim.script(0, vec![-libc::EBUSY, -libc::EAGAIN]);
+    sim.script(5, vec![-libc::EBUSY]);
     let progress = MoveProgress::new();
     let outcome = run_move(&sim, &spec(10, 1, 512, 1), &progress);
     assert_eq!(outcome.stopped, None);
@@ -204,10 +206,7 @@ fn busy_pages_are_retried_until_they_move() {
 #[test]
 fn pages_busy_for_good_fail_by_reason_after_bounded_retries() {
     let sim = Sim::with_pages((0..4).map(|_| Some(0)));
-    sim.scripted
-        .lock()
-        .unwrap()
-        .insert(BASE, vec![-libc::EAGAIN; 100]);
+    sim.script(0, vec![-libc::EAGAIN; 100]);
     let progress = MoveProgress::new();
     let outcome = run_move(&sim, &spec(4, 1, 512, 1), &progress);
     assert_eq!(
@@ -259,14 +258,8 @@ fn a_full_target_stops_the_move_and_reports_what_moved() {
 #[test]
 fn unpopulated_and_shared_pages() {
     let sim = Sim::with_pages((0..6).map(|_| Some(0)));
-    sim.scripted
-        .lock()
-        .unwrap()
-        .insert(BASE + PAGE_SIZE, vec![-libc::EFAULT]);
-    sim.scripted
-        .lock()
-        .unwrap()
-        .insert(BASE + 2 * PAGE_SIZE, vec![-libc::EACCES]);
+    sim.script(1, vec![-libc::EFAULT]);
+    sim.script(2, vec![-libc::EACCES]);
     let progress = MoveProgress::new();
     let outcome = run_move(&sim, &spec(6, 1, 512, 1), &progress);
     assert_eq!(outcome.stopped, None);
@@ -285,10 +278,7 @@ fn unpopulated_and_shared_pages() {
 #[test]
 fn a_page_reported_absent_while_it_travelled_counts_as_moved() {
     let sim = Sim::with_pages((0..6).map(|_| Some(0)));
-    sim.scripted
-        .lock()
-        .unwrap()
-        .insert(BASE + 3 * PAGE_SIZE, vec![-libc::ENOENT]);
+    sim.script(3, vec![-libc::ENOENT]);
     let progress = MoveProgress::new();
     let outcome = run_move(&sim, &spec(6, 1, 512, 1), &progress);
     assert_eq!(
