@@ -1,13 +1,22 @@
-//! One lab at a time: a process-wide mutex, plus an flock(2) on a file in the target
-//! directory so that lab runs of different processes (test binaries, tern-lab) also wait
-//! for each other. The machine has 2 cores; two labs at once would both crawl.
+//! One lab at a time: a process-wide mutex, plus an flock(2) on one file for the whole
+//! machine (`$TERN_LAB_LOCK`, default `tern-lab.lock` in the system's temporary directory)
+//! so that lab runs of different processes and of different checkouts (test binaries,
+//! tern-lab, the bench) also wait for each other. The machine has 2 cores; two labs at once
+//! would both crawl.
 
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::LabError;
-use crate::paths;
+
+/// The machine-wide lock file.
+fn lock_path() -> PathBuf {
+    std::env::var_os("TERN_LAB_LOCK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("tern-lab.lock"))
+}
 
 static LAB_LOCK: Mutex<()> = Mutex::new(());
 
@@ -22,9 +31,10 @@ pub struct LabLock {
 pub fn acquire() -> Result<LabLock, LabError> {
     // A test that panicked while holding the lock leaves nothing inconsistent behind.
     let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = paths::work_dir();
-    fs::create_dir_all(&dir).map_err(LabError::io(format!("create {}", dir.display())))?;
-    let path = dir.join(".lab.lock");
+    let path = lock_path();
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(LabError::io(format!("create {}", dir.display())))?;
+    }
     let file = File::create(&path).map_err(LabError::io(format!("open {}", path.display())))?;
     // SAFETY: flock on a file descriptor that `file` owns and keeps open; the lock goes
     // away when the descriptor is closed (when the LabLock is dropped).
