@@ -51,6 +51,7 @@ fn topology() -> TopologyInfo {
         memory_mib: 1024,
         host_node: Some(id),
         policy: "bind".into(),
+        policy_note: None,
         regions: vec![RegionInfo {
             guest_start: u64::from(id) << 30,
             guest_end: u64::from(id + 1) << 30,

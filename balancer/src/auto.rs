@@ -14,6 +14,12 @@
 //! Hysteresis and cooldown are what prevent ping-pong: vCPUs that flip between nodes faster
 //! than `stable_samples` looks never move anything, and memory that just moved stays put for
 //! the cooldown whatever the vCPUs do. Guest nodes without vCPUs (memory only) are ignored.
+//!
+//! The operator wins: a guest node whose memory an operator placed (a rebalance through the
+//! API, or a host node given at launch) is held ([`AutoState::hold`]) and left alone until its
+//! vCPUs move: a new pin of one of them, or most of them running on another host node for
+//! `stable_samples` looks in a row (the scheduler moving vCPUs nobody pinned). Enabling
+//! automatic balancing again releases every hold ([`AutoState::release_all`]).
 //! Nothing here reads a clock or starts a thread: the caller passes the time in.
 
 use std::collections::BTreeMap;
@@ -55,6 +61,8 @@ pub struct GuestNodeObservation {
     pub vcpu_nodes: Vec<Option<u32>>,
     /// Its populated pages per host node.
     pub memory_on: Vec<(u32, u64)>,
+    /// How many times its vCPUs have been pinned by an operator, all together.
+    pub pins: u64,
 }
 
 impl GuestNodeObservation {
@@ -65,6 +73,32 @@ impl GuestNodeObservation {
             .map(|(_, pages)| pages)
             .sum()
     }
+
+    /// The host node running more than `share` of its located vCPUs, if one does.
+    pub fn vcpu_majority(&self, share: f64) -> Option<u32> {
+        let located: Vec<u32> = self.vcpu_nodes.iter().flatten().copied().collect();
+        let (node, count) = busiest_host_node(&located, |n| self.pages_on(n))?;
+        (count as f64 / located.len() as f64 > share).then_some(node)
+    }
+}
+
+/// Why automatic balancing leaves a guest node alone: an operator placed its memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// The guest node.
+    pub guest_node: u32,
+    /// What the operator did, as a sentence fragment ("rebalance rb-3 moved it to host
+    /// node 1").
+    pub reason: String,
+    /// When the hold began.
+    pub since: Instant,
+    /// Its vCPUs' pins when the hold began.
+    pins: u64,
+    /// The host node most of its vCPUs ran on when the hold began (or at the first look that
+    /// located them).
+    vcpu_node: Option<u32>,
+    /// Looks in a row on which most of its vCPUs ran on another host node.
+    moved_looks: u32,
 }
 
 /// A guest node whose memory should now follow its vCPUs.
@@ -98,6 +132,7 @@ impl NodeState {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AutoState {
     nodes: BTreeMap<u32, NodeState>,
+    holds: BTreeMap<u32, Hold>,
 }
 
 fn percent(part: u64, whole: u64) -> String {
@@ -180,6 +215,39 @@ fn wait_reason(state: &NodeState, now: Instant, config: &AutoConfig, g: u32) -> 
     })
 }
 
+/// Whether a held guest node stays held at this look: `Ok` with the sentence saying so, or
+/// `Err` with the sentence saying why it is released.
+fn still_held(
+    hold: &mut Hold,
+    look: &GuestNodeObservation,
+    config: &AutoConfig,
+) -> Result<String, String> {
+    let g = look.guest_node;
+    if look.pins != hold.pins {
+        return Err(format!(
+            "guest node {g} is followed again: its vCPUs were pinned since the operator placed \
+             its memory"
+        ));
+    }
+    match (look.vcpu_majority(config.min_vcpu_share), hold.vcpu_node) {
+        (Some(now), None) => hold.vcpu_node = Some(now),
+        (Some(now), Some(then)) if now != then => {
+            hold.moved_looks += 1;
+            if hold.moved_looks >= config.stable_samples.max(1) {
+                return Err(format!(
+                    "guest node {g} is followed again: its vCPUs moved from host node {then} \
+                     to host node {now}"
+                ));
+            }
+        }
+        _ => hold.moved_looks = 0,
+    }
+    Ok(format!(
+        "guest node {g} is held: {}; automatic balancing leaves it until its vCPUs move",
+        hold.reason
+    ))
+}
+
 /// Decides one guest node: a move, and the sentence saying why (none for a memory-only node).
 fn decide(
     state: &mut NodeState,
@@ -246,11 +314,60 @@ impl AutoState {
         let mut notes = Vec::new();
         for look in observations {
             let state = self.nodes.entry(look.guest_node).or_default();
+            if let Some(hold) = self.holds.get_mut(&look.guest_node) {
+                match still_held(hold, look, config) {
+                    Ok(note) => {
+                        state.forget_candidate();
+                        notes.push(note);
+                        continue;
+                    }
+                    Err(note) => {
+                        self.holds.remove(&look.guest_node);
+                        notes.push(note);
+                    }
+                }
+            }
             let (decided, note) = decide(state, look, now, config);
             moves.extend(decided);
             notes.extend(note);
         }
         (moves, notes)
+    }
+
+    /// Holds `guest_node` because an operator placed its memory (`reason`), its vCPUs pinned
+    /// `pins` times so far and most of them on `vcpu_node` now, if known.
+    pub fn hold(
+        &mut self,
+        guest_node: u32,
+        reason: String,
+        now: Instant,
+        pins: u64,
+        vcpu_node: Option<u32>,
+    ) {
+        self.holds.insert(
+            guest_node,
+            Hold {
+                guest_node,
+                reason,
+                since: now,
+                pins,
+                vcpu_node,
+                moved_looks: 0,
+            },
+        );
+        if let Some(state) = self.nodes.get_mut(&guest_node) {
+            state.forget_candidate();
+        }
+    }
+
+    /// Releases every hold (the operator enabled automatic balancing again).
+    pub fn release_all(&mut self) {
+        self.holds.clear();
+    }
+
+    /// The guest nodes held, in order.
+    pub fn holds(&self) -> Vec<Hold> {
+        self.holds.values().cloned().collect()
     }
 
     /// Records that a move of `guest_node` started at `now`: its cooldown starts, and its
@@ -284,6 +401,7 @@ mod tests {
             guest_node,
             vcpu_nodes: vcpus.to_vec(),
             memory_on: memory_on.to_vec(),
+            pins: 0,
         }
     }
 
@@ -487,5 +605,69 @@ mod tests {
         let obs = [look(0, &[Some(1), Some(2)], &[(0, 800), (2, 100), (1, 50)])];
         let (moves, _) = state.observe(Instant::now(), &obs, &config);
         assert_eq!(moves, vec![to(0, 2)]);
+    }
+
+    #[test]
+    fn an_operators_move_is_held_until_a_pin() {
+        let mut state = AutoState::new();
+        let t0 = Instant::now();
+        // vCPUs pinned to node 0 (twice so far), memory moved to node 1 by the operator.
+        let mut obs = look(0, &[Some(0), Some(0)], &[(1, 1000)]);
+        obs.pins = 2;
+        state.hold(
+            0,
+            "rebalance rb-1 moved it to host node 1".into(),
+            t0,
+            2,
+            Some(0),
+        );
+        let moves = looks(&mut state, t0, &vec![vec![obs.clone()]; 10]);
+        assert!(moves.iter().all(Vec::is_empty), "held: {moves:?}");
+        let (_, notes) = state.observe(t0, &[obs.clone()], &AutoConfig::default());
+        assert!(notes[0].contains("is held: rebalance rb-1"), "{notes:?}");
+        assert_eq!(state.holds().len(), 1);
+        // A pin (even back to the same node) releases it; then memory follows as usual.
+        obs.pins = 3;
+        let moves = looks(&mut state, t0, &vec![vec![obs.clone()]; 3]);
+        assert_eq!(moves, vec![vec![], vec![], vec![to(0, 0)]]);
+        assert!(state.holds().is_empty());
+    }
+
+    #[test]
+    fn a_hold_ends_when_the_scheduler_moves_the_vcpus_for_good() {
+        let mut state = AutoState::new();
+        let t0 = Instant::now();
+        state.hold(0, "bound to host node 1 at launch".into(), t0, 0, None);
+        let on = |n| look(0, &[Some(n), Some(n)], &[(1, 1000)]);
+        // The first look that locates the vCPUs sets where they were; a brief move does not
+        // count, a move that lasts three looks does.
+        let seq = vec![
+            vec![on(0)],
+            vec![on(1)],
+            vec![on(0)],
+            vec![on(1)],
+            vec![on(1)],
+        ];
+        let moves = looks(&mut state, t0, &seq);
+        assert!(moves.iter().all(Vec::is_empty));
+        assert_eq!(state.holds().len(), 1);
+        let (_, notes) = state.observe(t0, &[on(1)], &AutoConfig::default());
+        assert!(
+            notes[0].contains("moved from host node 0 to host node 1"),
+            "{notes:?}"
+        );
+        assert!(state.holds().is_empty());
+    }
+
+    #[test]
+    fn enabling_auto_mode_again_releases_every_hold() {
+        let mut state = AutoState::new();
+        let t0 = Instant::now();
+        state.hold(0, "x".into(), t0, 0, Some(0));
+        state.hold(1, "y".into(), t0, 0, Some(0));
+        state.release_all();
+        let obs = vec![look(0, &[Some(0)], &[(1, 1000)])];
+        let moves = looks(&mut state, t0, &vec![obs; 3]);
+        assert_eq!(moves[2], vec![to(0, 0)]);
     }
 }

@@ -90,20 +90,22 @@ pub fn query_region_chunks(
     region_index: usize,
     region: &MemoryRegion,
 ) -> io::Result<RegionChunks> {
-    query_region(mover, region_index, region).map(|(chunks, _)| chunks)
+    query_region(mover, region_index, region, &|| false).map(|(chunks, _)| chunks)
 }
 
 /// Like [`query_region_chunks`], and also keeps where each page was (`None` if a node number
-/// was too large to keep).
+/// was too large to keep). `stop` is asked between query batches (an `Interrupted` error
+/// when it says so).
 pub fn query_region(
     mover: &dyn PageMover,
     region_index: usize,
     region: &MemoryRegion,
+    stop: &dyn Fn() -> bool,
 ) -> io::Result<(RegionChunks, Option<PageNodes>)> {
     let pages = region.len / PAGE_SIZE;
     let mut chunks = vec![ChunkPlacement::default(); pages.div_ceil(PAGES_PER_CHUNK) as usize];
     let mut snapshot = Some(PageNodes::with_capacity(region.host_addr, pages));
-    query_each(mover, region.host_addr, pages, |page, _, status| {
+    query_each(mover, region.host_addr, pages, stop, |page, _, status| {
         let chunk = &mut chunks[(page / PAGES_PER_CHUNK) as usize];
         if status >= 0 {
             chunk.add(status as u32);
@@ -165,6 +167,7 @@ mod tests {
             len: 2 * CHUNK_BYTES + CHUNK_BYTES / 2,
             host_addr: 0x4000_0000,
             policy: MemPolicy::Default,
+            hugetlb: false,
         };
         let rc = query_region_chunks(&Striped, 3, &region).unwrap();
         assert_eq!(rc.chunks.len(), 3);

@@ -19,6 +19,8 @@ pub struct MemoryRegion {
     pub host_addr: u64,
     /// The memory policy set on it.
     pub policy: MemPolicy,
+    /// Backed by hugetlbfs pages (reserved per node) rather than ordinary memory.
+    pub hugetlb: bool,
 }
 
 /// A vCPU thread of the VM.
@@ -30,6 +32,8 @@ pub struct VcpuThread {
     pub guest_node: u32,
     /// Its host thread id (0 before it started).
     pub tid: i32,
+    /// How many times an operator has pinned it (changed its CPU affinity) since launch.
+    pub pins: u64,
 }
 
 /// What the balancer may know of, and do to, a VM: its memory regions and their policies,
@@ -40,6 +44,11 @@ pub trait GuestView: Send + Sync {
 
     /// Sets (mbind, without moving anything) and records the memory policy of region `index`.
     fn set_region_policy(&self, index: usize, policy: MemPolicy) -> std::io::Result<()>;
+
+    /// Gives `[addr, addr + len)`, which lies inside one region, `policy` and moves its pages
+    /// to satisfy it (mbind with MPOL_MF_MOVE | MPOL_MF_STRICT). Only the owner of policies
+    /// during a rebalance calls it, and puts the whole region's policy right afterwards.
+    fn move_range(&self, addr: u64, len: u64, policy: &MemPolicy) -> std::io::Result<()>;
 
     /// Turns dirty logging of all guest memory on or off.
     fn set_dirty_logging(&self, on: bool) -> std::io::Result<()>;
@@ -113,6 +122,7 @@ mod tests {
                 len: 4 * PAGE_SIZE,
                 host_addr,
                 policy: MemPolicy::Bind(guest_node),
+                hugetlb: false,
             };
             vec![
                 region(0, 0, 0x1000_0000),
@@ -122,6 +132,10 @@ mod tests {
         }
 
         fn set_region_policy(&self, _: usize, _: MemPolicy) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        fn move_range(&self, _: u64, _: u64, _: &MemPolicy) -> std::io::Result<()> {
             Ok(())
         }
 

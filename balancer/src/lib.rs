@@ -2,7 +2,9 @@
 //!
 //! - [`idlist`]: lists of CPUs or nodes in the kernel's `0-3,6` notation.
 //! - [`topology`]: the host's NUMA nodes, their CPUs, memory and distances, from sysfs.
-//! - [`mempolicy`]: NUMA memory policies on address ranges (mbind(2)).
+//! - [`mempolicy`]: NUMA memory policies on address ranges (mbind(2)), and their owner
+//!   while a rebalance runs.
+//! - [`host`]: the host's topology as the engine sees it.
 //! - [`mover`]: moves guest pages to a target node (move_pages or mbind), live progress.
 //! - [`pages`]: move_pages(2), behind the [`pages::PageMover`] seam.
 //! - [`placement`]: which host node each page of a range sits on.
@@ -19,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod guest;
 pub mod heat;
+pub mod host;
 pub mod idlist;
 pub mod mempolicy;
 pub mod mover;

@@ -44,6 +44,29 @@ impl PageNodes {
             && addr + len <= self.host_addr + self.nodes.len() as u64 * Self::PAGE
     }
 
+    /// What it says of the page at `addr` (None outside the snapshot).
+    pub fn at(&self, addr: u64) -> Option<u8> {
+        let index = addr.checked_sub(self.host_addr)? / Self::PAGE;
+        self.nodes.get(usize::try_from(index).ok()?).copied()
+    }
+
+    /// Records a later query's status for the page at `addr` (ignored outside the snapshot, or
+    /// for a node number it cannot hold, which is then kept as absent).
+    pub fn update(&mut self, addr: u64, status: i32) {
+        let Some(index) = addr
+            .checked_sub(self.host_addr)
+            .and_then(|i| usize::try_from(i / Self::PAGE).ok())
+        else {
+            return;
+        };
+        if let Some(slot) = self.nodes.get_mut(index) {
+            *slot = match u8::try_from(status) {
+                Ok(node) if node < Self::ABSENT - 1 => node,
+                _ => Self::ABSENT,
+            };
+        }
+    }
+
     /// The populated pages of `[addr, addr + len)` not on `target`, in address order (nothing
     /// if the snapshot does not cover the range).
     pub fn pending(&self, addr: u64, len: u64, target: u32) -> Vec<u64> {
@@ -77,6 +100,22 @@ mod tests {
         assert_eq!(s.pending(0x10000, 6 * 4096, 1), vec![0x10000, 0x13000]);
         assert_eq!(s.pending(0x11000, 4 * 4096, 0), vec![0x11000, 0x14000]);
         assert!(s.pending(0x10000, 7 * 4096, 0).is_empty());
+    }
+
+    #[test]
+    fn later_queries_update_single_pages() {
+        let mut s = PageNodes::with_capacity(0x10000, 3);
+        for status in [-libc::ENOENT, 0, -libc::ENOENT] {
+            assert!(s.record(status));
+        }
+        s.update(0x10000, 1);
+        s.update(0x12000, -libc::EFAULT);
+        s.update(0x13000, 1);
+        s.update(0xf000, 1);
+        assert_eq!(s.at(0x10000), Some(1));
+        assert_eq!(s.at(0x12000), Some(PageNodes::ABSENT));
+        assert_eq!(s.at(0x13000), None);
+        assert_eq!(s.pending(0x10000, 3 * 4096, 0), vec![0x10000]);
     }
 
     #[test]

@@ -27,24 +27,65 @@ pub trait PageMover: Send + Sync {
 pub const QUERY_BATCH: usize = 1024;
 /// The base page size.
 const PAGE: u64 = 4096;
+/// What a status entry holds before the call: a value no kernel writes (it writes a node
+/// number or a negative errno from -1 to -4095). An entry still holding it afterwards is a
+/// page the kernel never reached: move_pages(2) can give up part-way (a positive return) and
+/// leave the rest of the array as the caller filled it.
+pub const STATUS_UNSET: i32 = i32::MIN;
+
+/// A fresh status array of `len` entries, each [`STATUS_UNSET`].
+pub fn unset_statuses(len: usize) -> Vec<i32> {
+    vec![STATUS_UNSET; len]
+}
+
+/// Where each of `addrs` is (move_pages in query mode, in batches): a node number or a
+/// negative errno per page, every entry written by the kernel. An entry the kernel left
+/// unwritten is asked again once, alone; if it stays unwritten the query fails.
+pub fn query_statuses(mover: &dyn PageMover, addrs: &[u64]) -> io::Result<Vec<i32>> {
+    let mut statuses = Vec::with_capacity(addrs.len());
+    for batch in addrs.chunks(QUERY_BATCH) {
+        let mut status = unset_statuses(batch.len());
+        mover.move_pages(batch, None, &mut status)?;
+        for (addr, s) in batch.iter().zip(status.iter_mut()) {
+            if *s == STATUS_UNSET {
+                let mut again = [STATUS_UNSET];
+                mover.move_pages(std::slice::from_ref(addr), None, &mut again)?;
+                if again[0] == STATUS_UNSET {
+                    return Err(io::Error::other(format!(
+                        "the kernel did not report where page {addr:#x} is"
+                    )));
+                }
+                *s = again[0];
+            }
+        }
+        statuses.extend(status);
+    }
+    Ok(statuses)
+}
 
 /// Queries every 4 KiB page of `[addr, addr + pages * 4 KiB)` (move_pages in query mode, in
-/// batches) and calls `f(page index, page address, status)` for each, in order.
+/// batches) and calls `f(page index, page address, status)` for each, in order. `stop` is
+/// asked before each batch: when it says so the query ends with an `Interrupted` error.
 pub fn query_each(
     mover: &dyn PageMover,
     addr: u64,
     pages: u64,
+    stop: &dyn Fn() -> bool,
     mut f: impl FnMut(u64, u64, i32),
 ) -> io::Result<()> {
     let mut addrs = Vec::with_capacity(QUERY_BATCH);
-    let mut status = vec![0i32; QUERY_BATCH];
     let mut first = 0;
     while first < pages {
+        if stop() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the query was stopped",
+            ));
+        }
         let count = (pages - first).min(QUERY_BATCH as u64);
         addrs.clear();
         addrs.extend((first..first + count).map(|p| addr + p * PAGE));
-        let status = &mut status[..addrs.len()];
-        mover.move_pages(&addrs, None, status)?;
+        let status = query_statuses(mover, &addrs)?;
         for (i, (a, s)) in addrs.iter().zip(status.iter()).enumerate() {
             f(first + i as u64, *a, *s);
         }
@@ -151,6 +192,63 @@ mod tests {
         let mut status = [99; 1];
         SystemPages.move_pages(&[base], None, &mut status).unwrap();
         assert_eq!(status, [-libc::EFAULT]);
+    }
+
+    /// Reports only the first page of each call, like a kernel that gave up after it.
+    struct FirstOnly;
+
+    impl PageMover for FirstOnly {
+        fn move_pages(
+            &self,
+            _: &[u64],
+            _: Option<&[i32]>,
+            status: &mut [i32],
+        ) -> io::Result<usize> {
+            if let Some(first) = status.first_mut() {
+                *first = 1;
+            }
+            Ok(0)
+        }
+        fn resident(&self, _: u64, _: &mut [u8]) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Never writes a status.
+    struct Silent;
+
+    impl PageMover for Silent {
+        fn move_pages(&self, _: &[u64], _: Option<&[i32]>, _: &mut [i32]) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn resident(&self, _: u64, _: &mut [u8]) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn unwritten_statuses_are_asked_again_and_never_read_as_a_node() {
+        assert_eq!(
+            query_statuses(&FirstOnly, &[0x1000, 0x2000, 0x3000]).unwrap(),
+            vec![1, 1, 1]
+        );
+        let err = query_statuses(&Silent, &[0x1000]).unwrap_err();
+        assert!(err.to_string().contains("did not report"), "{err}");
+        let mut seen = Vec::new();
+        let calls = std::cell::Cell::new(0);
+        let err = query_each(
+            &FirstOnly,
+            0x1000,
+            3000,
+            &|| {
+                calls.set(calls.get() + 1);
+                calls.get() > 1
+            },
+            |_, _, s| seen.push(s),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(seen.len(), QUERY_BATCH, "stopped after the first batch");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use crate::pages::PageMover;
+use crate::pages::{query_statuses, PageMover};
 
 /// The base page size placement counts in.
 pub const PAGE_SIZE: u64 = 4096;
@@ -87,7 +87,6 @@ pub fn query_placement(
         ..Placement::default()
     };
     let mut batch: Vec<u64> = Vec::with_capacity(QUERY_BATCH);
-    let mut status = vec![0i32; QUERY_BATCH];
     let mut page = 0;
     while page < pages {
         batch.clear();
@@ -95,9 +94,8 @@ pub fn query_placement(
             batch.push(addr + page * PAGE_SIZE);
             page += stride;
         }
-        let status = &mut status[..batch.len()];
-        mover.move_pages(&batch, None, status)?;
-        let resident = resident_pages(mover, &batch, status, stride)?;
+        let status = query_statuses(mover, &batch)?;
+        let resident = resident_pages(mover, &batch, &status, stride)?;
         for (i, &s) in status.iter().enumerate() {
             match s {
                 node if node >= 0 => *placement.on_node.entry(node as u32).or_default() += 1,

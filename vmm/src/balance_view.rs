@@ -52,6 +52,10 @@ impl GuestView for VmView {
         self.ram.set_policy(index, policy)
     }
 
+    fn move_range(&self, addr: u64, len: u64, policy: &MemPolicy) -> io::Result<()> {
+        self.ram.move_range(addr, len, policy)
+    }
+
     fn set_dirty_logging(&self, on: bool) -> io::Result<()> {
         set_dirty_logging(&self.vm, &self.ram, on)
     }
@@ -87,6 +91,7 @@ impl GuestView for VmView {
                 vcpu: i as u32,
                 guest_node: self.vcpu_guest_nodes.get(i).copied().unwrap_or(0),
                 tid: v.tid.load(Ordering::SeqCst),
+                pins: v.pins.load(Ordering::SeqCst),
             })
             .collect()
     }

@@ -10,7 +10,9 @@ use devices::serial::ConsoleInput;
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
 
+use balancer::engine::job::JobReport;
 use balancer::engine::Balancer;
+use balancer::host::SysfsHost;
 use balancer::pages::SystemPages;
 
 use crate::arch::cpuid::CpuTopology;
@@ -68,6 +70,18 @@ fn spawn_all(
         threads.push(spawn_vcpu(fd, index as u8, ctx.clone())?);
     }
     Ok(())
+}
+
+/// The line tern prints when it stops during a rebalance: how far the move got and what
+/// became of the memory policies.
+fn interrupted_rebalance(job: &JobReport) -> String {
+    format!(
+        "rebalance {} stopped by the shutdown: {} ({} of {} pages moved)",
+        job.id,
+        job.message.as_deref().unwrap_or("cancelled"),
+        job.progress.pages_moved,
+        job.progress.pages_total
+    )
 }
 
 /// Boots the VM `config` describes, with its console on stdin/stdout, and runs it until the
@@ -130,11 +144,20 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         vcpu_control.clone(),
         vcpu_guest_nodes,
     );
-    let balancer = Arc::new(Balancer::new(Arc::new(view), Arc::new(SystemPages)));
+    let balancer = Arc::new(Balancer::new(
+        Arc::new(view),
+        Arc::new(SystemPages),
+        Arc::new(SysfsHost),
+    ));
     if config.auto_balance {
         balancer
             .set_auto(true, None, None)
             .map_err(Error::Balancer)?;
+    }
+    for node in &plan.nodes {
+        if let Some(host_node) = node.policy.node() {
+            balancer.hold_at_launch(node.id, host_node);
+        }
     }
     let control = Arc::new(VmControl {
         plan,
@@ -172,7 +195,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     }
 
     exit.mark_requested();
-    balancer.shut_down();
+    if let Some(job) = balancer.shut_down() {
+        eprintln!("tern: {}", interrupted_rebalance(&job));
+    }
     vcpu_control.resume();
     for thread in threads {
         thread.stop_and_join();

@@ -69,6 +69,7 @@ mod tests {
                 len: 0x1000_0000,
                 host_addr: 0x7f00_0000_0000,
                 policy: MemPolicy::Bind(1),
+                hugetlb: false,
             },
             placement: Placement {
                 pages: 65536,

@@ -12,9 +12,9 @@ pub use actions::{Action, ActionRequest};
 pub use error::ErrorBody;
 pub use placement::{GuestNodePlacement, HostNodePages, PlacementInfo, VcpuPlacement};
 pub use rebalance::{
-    AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest, HotChunk,
-    MoveMethod, RebalanceAccepted, RebalancePolicy, RebalanceRequest, RebalanceState,
-    RebalanceStatus,
+    AutoBalanceHold, AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest,
+    HotChunk, MoveMethod, RebalanceAccepted, RebalanceOrigin, RebalancePolicy, RebalanceRequest,
+    RebalanceState, RebalanceStatus,
 };
 pub use topology::{GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo};
 pub use vcpus::{AffinityRequest, VcpuInfo};

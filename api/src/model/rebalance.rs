@@ -86,6 +86,16 @@ pub enum RebalanceState {
     Cancelled,
 }
 
+/// Who started a rebalance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebalanceOrigin {
+    /// An operator, through the API.
+    Operator,
+    /// Automatic balancing.
+    Auto,
+}
+
 /// A rebalance's progress.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RebalanceStatus {
@@ -93,6 +103,8 @@ pub struct RebalanceStatus {
     pub id: String,
     /// Its plan.
     pub policy: RebalancePolicy,
+    /// Who started it.
+    pub origin: RebalanceOrigin,
     /// Where it is.
     pub state: RebalanceState,
     /// Populated pages the plan moves (4 KiB pages).
@@ -189,4 +201,20 @@ pub struct AutoBalanceInfo {
     /// Its last decision, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<String>,
+    /// Guest nodes it leaves alone because an operator placed their memory (a rebalance
+    /// through the API, or a host node given at launch), until their vCPUs move or automatic
+    /// balancing is enabled again.
+    #[serde(default)]
+    pub holds: Vec<AutoBalanceHold>,
+}
+
+/// A guest node automatic balancing leaves alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AutoBalanceHold {
+    /// The guest node.
+    pub guest_node: u32,
+    /// What the operator did, in words.
+    pub reason: String,
+    /// Seconds since the hold began.
+    pub held_s: u64,
 }

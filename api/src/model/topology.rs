@@ -42,6 +42,10 @@ pub struct GuestNodeTopology {
     pub host_node: Option<u32>,
     /// Its memory policy: default, bind, preferred or interleave.
     pub policy: String,
+    /// Why it prefers its host node rather than being bound to it, when a rebalance moved
+    /// it to a node without room for all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_note: Option<String>,
     /// Its regions in guest-physical space.
     pub regions: Vec<RegionInfo>,
 }

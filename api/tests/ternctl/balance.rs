@@ -27,6 +27,7 @@ impl FakeRebalance {
         RebalanceStatus {
             id: self.id.clone(),
             policy: self.policy,
+            origin: RebalanceOrigin::Operator,
             state: self.state,
             pages_total: GIB_PAGES,
             pages_moved: if failed { GIB_PAGES / 2 } else { moved },
@@ -151,6 +152,11 @@ impl FakeBalancer {
             max_mib_per_s,
             rebalances_started: 1,
             last_decision: Some("guest node 1 stays: its vCPUs run on host node 1".into()),
+            holds: vec![AutoBalanceHold {
+                guest_node: 0,
+                reason: "rebalance rb-1 (to-node) placed its memory on host node 1".into(),
+                held_s: 12,
+            }],
         }
     }
 
@@ -370,6 +376,7 @@ interval            2000 ms
 rate limit          256 MiB/s
 rebalances started  1
 last decision       guest node 1 stays: its vCPUs run on host node 1
+holds guest node 0  rebalance rb-1 (to-node) placed its memory on host node 1 (12 s)
 ";
     assert_eq!(run(&["auto"]), off);
     let on = run(&[

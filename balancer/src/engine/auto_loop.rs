@@ -1,15 +1,19 @@
 //! Automatic balancing: a thread that looks at where each guest node's vCPUs run every
 //! interval and, through the hysteresis of `auto::AutoState`, starts a rate-limited
-//! follow-vcpus rebalance of a guest node whose vCPUs settled on another host node.
+//! follow-vcpus rebalance of a guest node whose vCPUs settled on another host node. Guest
+//! nodes an operator placed are held (see `auto`); the holds outlive the thread, so turning
+//! automatic balancing off and on keeps nothing but what enabling says: enabling releases
+//! them.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::job::JobOrigin;
 use super::{BalancerInner, RebalanceParams};
-use crate::auto::{AutoConfig, AutoState, GuestNodeObservation};
+use crate::auto::{AutoConfig, AutoState, GuestNodeObservation, Hold};
 use crate::mover::{Method, DEFAULT_BATCH_PAGES};
 use crate::placement::query_placement;
 use crate::policy::PolicyRequest;
@@ -23,15 +27,35 @@ pub const DEFAULT_AUTO_RATE: u64 = 256 << 20;
 /// Pages sampled per region to see where a guest node's memory is.
 const SAMPLES_PER_REGION: u64 = 4096;
 
-/// The automatic balancer's settings and counters.
+/// Whether the thread should run, and the condition it sleeps on between looks.
+#[derive(Debug, Default)]
+struct Running {
+    enabled: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The automatic balancer's settings, decisions, holds and thread.
 #[derive(Debug, Default)]
 pub struct AutoBalancer {
-    enabled: AtomicBool,
     interval_ms: AtomicU64,
     rate: AtomicU64,
     started: AtomicU64,
     last_decision: Mutex<Option<String>>,
-    thread: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
+    state: Mutex<AutoState>,
+    running: Mutex<Running>,
+    /// Notified when `running.enabled` turns off or the interval changes.
+    wake: Condvar,
+}
+
+/// A held guest node, as reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldReport {
+    /// The guest node.
+    pub guest_node: u32,
+    /// Why.
+    pub reason: String,
+    /// For how long.
+    pub held_for: Duration,
 }
 
 /// What the automatic balancer reports.
@@ -47,21 +71,24 @@ pub struct AutoReport {
     pub rebalances_started: u64,
     /// Its last decision.
     pub last_decision: Option<String>,
+    /// Guest nodes it leaves alone because an operator placed their memory.
+    pub holds: Vec<HoldReport>,
 }
 
-fn observe(inner: &BalancerInner, host: &HostTopology) -> Vec<GuestNodeObservation> {
-    let vcpus = locate_vcpus(&inner.view.vcpu_threads(), host);
+/// One look at every guest node: where its vCPUs run, where its memory is, its pins.
+pub(crate) fn observe(inner: &BalancerInner, host: &HostTopology) -> Vec<GuestNodeObservation> {
+    let threads = inner.view.vcpu_threads();
+    let vcpus = locate_vcpus(&threads, host);
     let mut nodes: BTreeMap<u32, GuestNodeObservation> = BTreeMap::new();
-    for v in &vcpus {
-        nodes
+    for (v, thread) in vcpus.iter().zip(&threads) {
+        let obs = nodes
             .entry(v.guest_node)
             .or_insert_with(|| GuestNodeObservation {
                 guest_node: v.guest_node,
-                vcpu_nodes: Vec::new(),
-                memory_on: Vec::new(),
-            })
-            .vcpu_nodes
-            .push(v.host_node);
+                ..GuestNodeObservation::default()
+            });
+        obs.vcpu_nodes.push(v.host_node);
+        obs.pins += thread.pins;
     }
     for region in inner.view.regions() {
         let Some(obs) = nodes.get_mut(&region.guest_node) else {
@@ -85,45 +112,59 @@ fn observe(inner: &BalancerInner, host: &HostTopology) -> Vec<GuestNodeObservati
     nodes.into_values().collect()
 }
 
-fn auto_loop(inner: Weak<BalancerInner>, stop: Arc<AtomicBool>) {
-    let mut state = AutoState::new();
-    let config = AutoConfig::default();
-    let mut next = Instant::now();
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(50));
-        let Some(inner) = inner.upgrade() else { return };
-        if Instant::now() < next {
-            continue;
-        }
-        next = Instant::now() + inner.auto.interval();
-        if inner.running_job().is_some() {
-            continue;
-        }
-        let Ok(host) = HostTopology::read() else {
-            continue;
+/// One look: decide, remember the decision, start at most one move.
+fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
+    if inner.running_job().is_some() {
+        return;
+    }
+    let Ok(host) = inner.host.topology() else {
+        return;
+    };
+    let now = Instant::now();
+    let observed = observe(inner, &host);
+    let moves = {
+        let Ok(mut state) = inner.auto.state.lock() else {
+            return;
         };
-        let now = Instant::now();
-        let (moves, notes) = state.observe(now, &observe(&inner, &host), &config);
+        let (moves, notes) = state.observe(now, &observed, config);
         if let (Some(note), Ok(mut last)) = (notes.last(), inner.auto.last_decision.lock()) {
             *last = Some(note.clone());
         }
-        for m in moves {
-            let params = RebalanceParams {
-                policy: PolicyRequest::FollowVcpus {
-                    guest_node: Some(m.guest_node),
-                },
-                method: Method::MovePages {
-                    batch_pages: DEFAULT_BATCH_PAGES,
-                    workers: 1,
-                },
-                rate_limit: Some(inner.auto.rate.load(Ordering::Relaxed)),
-            };
-            if inner.start(params, "follow-vcpus").is_ok() {
+        moves
+    };
+    for m in moves {
+        let params = RebalanceParams {
+            policy: PolicyRequest::FollowVcpus {
+                guest_node: Some(m.guest_node),
+            },
+            method: Method::MovePages {
+                batch_pages: DEFAULT_BATCH_PAGES,
+                workers: 1,
+            },
+            rate_limit: Some(inner.auto.rate()),
+        };
+        if inner.start(params, "follow-vcpus", JobOrigin::Auto).is_ok() {
+            if let Ok(mut state) = inner.auto.state.lock() {
                 state.moved(m.guest_node, now);
-                inner.auto.started.fetch_add(1, Ordering::Relaxed);
-                break;
             }
+            inner.auto.started.fetch_add(1, Ordering::Relaxed);
+            break;
         }
+    }
+}
+
+fn auto_loop(inner: Weak<BalancerInner>) {
+    let config = AutoConfig::default();
+    let mut next = Instant::now();
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if !strong.auto.sleep_until(next) {
+            return;
+        }
+        next = Instant::now() + strong.auto.interval();
+        look(&strong, &config);
     }
 }
 
@@ -136,21 +177,64 @@ impl AutoBalancer {
         }
     }
 
-    /// Its state now.
-    pub fn report(&self) -> AutoReport {
-        AutoReport {
-            enabled: self.enabled.load(Ordering::SeqCst),
-            interval: self.interval(),
-            rate: match self.rate.load(Ordering::Relaxed) {
-                0 => DEFAULT_AUTO_RATE,
-                r => r,
-            },
-            rebalances_started: self.started.load(Ordering::Relaxed),
-            last_decision: self.last_decision.lock().ok().and_then(|d| d.clone()),
+    fn rate(&self) -> u64 {
+        match self.rate.load(Ordering::Relaxed) {
+            0 => DEFAULT_AUTO_RATE,
+            r => r,
         }
     }
 
-    /// Turns it on (with new settings) or off.
+    /// Sleeps until `deadline` while enabled; returns whether it is still enabled.
+    fn sleep_until(&self, deadline: Instant) -> bool {
+        let Ok(mut running) = self.running.lock() else {
+            return false;
+        };
+        while running.enabled {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            running = match self.wake.wait_timeout(running, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return false,
+            };
+        }
+        false
+    }
+
+    /// Its state now.
+    pub fn report(&self) -> AutoReport {
+        let now = Instant::now();
+        AutoReport {
+            enabled: self.running.lock().map(|r| r.enabled).unwrap_or(false),
+            interval: self.interval(),
+            rate: self.rate(),
+            rebalances_started: self.started.load(Ordering::Relaxed),
+            last_decision: self.last_decision.lock().ok().and_then(|d| d.clone()),
+            holds: self
+                .state
+                .lock()
+                .map(|s| s.holds())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h: Hold| HoldReport {
+                    guest_node: h.guest_node,
+                    held_for: now.saturating_duration_since(h.since),
+                    reason: h.reason,
+                })
+                .collect(),
+        }
+    }
+
+    /// Holds `guest_node`: an operator placed its memory.
+    pub(crate) fn hold(&self, guest_node: u32, reason: String, pins: u64, vcpu_node: Option<u32>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.hold(guest_node, reason, Instant::now(), pins, vcpu_node);
+        }
+    }
+
+    /// Turns it on (with new settings; enabling releases every hold) or off. Turning it off
+    /// stops and joins its thread.
     pub(crate) fn set(
         &self,
         inner: &Arc<BalancerInner>,
@@ -162,32 +246,41 @@ impl AutoBalancer {
             self.interval_ms
                 .store(i.as_millis().max(100) as u64, Ordering::Relaxed);
         }
-        self.rate.store(
-            rate.filter(|r| *r > 0).unwrap_or(DEFAULT_AUTO_RATE),
-            Ordering::Relaxed,
-        );
-        let Ok(mut thread) = self.thread.lock() else {
+        if let Some(r) = rate.filter(|r| *r > 0) {
+            self.rate.store(r, Ordering::Relaxed);
+        }
+        if enabled {
+            if let Ok(mut state) = self.state.lock() {
+                state.release_all();
+            }
+        }
+        let Ok(mut running) = self.running.lock() else {
             return Err(std::io::Error::other(
                 "the auto balancer's lock is poisoned",
             ));
         };
-        self.enabled.store(enabled, Ordering::SeqCst);
-        match (enabled, thread.is_some()) {
-            (true, false) => {
-                let stop = Arc::new(AtomicBool::new(false));
-                let (weak, flag) = (Arc::downgrade(inner), stop.clone());
-                let handle = std::thread::Builder::new()
+        running.enabled = enabled;
+        self.wake.notify_all();
+        match (enabled, running.thread.take()) {
+            (true, None) => {
+                let weak = Arc::downgrade(inner);
+                let spawned = std::thread::Builder::new()
                     .name("auto-balance".into())
-                    .spawn(move || auto_loop(weak, flag))?;
-                *thread = Some((stop, handle));
-            }
-            (false, true) => {
-                if let Some((stop, handle)) = thread.take() {
-                    stop.store(true, Ordering::SeqCst);
-                    let _ = handle.join();
+                    .spawn(move || auto_loop(weak));
+                match spawned {
+                    Ok(handle) => running.thread = Some(handle),
+                    Err(e) => {
+                        running.enabled = false;
+                        return Err(e);
+                    }
                 }
             }
-            _ => {}
+            (true, Some(handle)) => running.thread = Some(handle),
+            (false, Some(handle)) => {
+                drop(running);
+                let _ = handle.join();
+            }
+            (false, None) => {}
         }
         Ok(())
     }

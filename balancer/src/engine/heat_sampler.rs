@@ -27,6 +27,9 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     interval_ms: AtomicU64,
+    /// Samples taken since sampling started; `sampled` is notified at each.
+    samples: Mutex<u64>,
+    sampled: Condvar,
 }
 
 impl Shared {
@@ -58,13 +61,69 @@ impl Shared {
         }
         self.wake.notify_all();
     }
+
+    fn count_sample(&self) {
+        if let Ok(mut samples) = self.samples.lock() {
+            *samples += 1;
+        }
+        self.sampled.notify_all();
+    }
 }
 
-/// Starts and stops sampling; holds the heat map.
+/// Who wants sampling, and the thread that samples while anyone does.
 #[derive(Debug, Default)]
+struct Users {
+    /// The operator's interval, while the operator has sampling on (`PUT /v1/heat`).
+    operator: Option<Duration>,
+    /// Hot-first rebalances warming up their heat map.
+    warmups: u32,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Users {
+    /// The interval sampling should run at, if anyone wants it.
+    fn wanted(&self) -> Option<Duration> {
+        self.operator
+            .or((self.warmups > 0).then_some(WARMUP_INTERVAL))
+    }
+}
+
+/// Sampling interval used while a hot-first rebalance warms up and the operator has not
+/// chosen one.
+pub const WARMUP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Starts and stops sampling for whoever wants it (the operator, hot-first warm-ups): it
+/// runs while anyone does. Holds the heat map.
 pub struct HeatSampler {
+    view: Arc<dyn GuestView>,
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    users: Mutex<Users>,
+}
+
+impl std::fmt::Debug for HeatSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeatSampler")
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A hot-first rebalance's claim on sampling; sampling stops when the last claim is dropped
+/// unless the operator wants it.
+#[derive(Debug)]
+pub struct Warmup<'a> {
+    sampler: &'a HeatSampler,
+}
+
+impl Drop for Warmup<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .sampler
+            .change(|u| u.warmups = u.warmups.saturating_sub(1))
+        {
+            log::warn!("heat: cannot stop sampling after a warm-up: {e}");
+        }
+    }
 }
 
 /// What the sampler watches: every page, or (where KVM lets Tern choose) a few pages per
@@ -147,13 +206,34 @@ fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) 
         let elapsed = last.elapsed();
         last = Instant::now();
         watch.sample(view.as_ref(), &shared.map, elapsed);
+        shared.count_sample();
     }
 }
 
 impl HeatSampler {
+    /// A sampler of `view`'s dirty log, not running.
+    pub fn new(view: Arc<dyn GuestView>) -> Self {
+        Self {
+            view,
+            shared: Arc::default(),
+            users: Mutex::default(),
+        }
+    }
+
     /// Whether sampling is on.
     pub fn is_running(&self) -> bool {
-        self.thread.lock().map(|t| t.is_some()).unwrap_or(false)
+        self.users
+            .lock()
+            .map(|u| u.thread.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Whether the operator has sampling on.
+    pub fn operator_wants(&self) -> bool {
+        self.users
+            .lock()
+            .map(|u| u.operator.is_some())
+            .unwrap_or(false)
     }
 
     /// The sampling interval.
@@ -171,64 +251,126 @@ impl HeatSampler {
 
     /// Samples taken since sampling started.
     pub fn samples(&self) -> u64 {
-        self.map()
-            .and_then(|m| m.as_ref().map(HeatMap::samples))
-            .unwrap_or(0)
+        self.shared.samples.lock().map(|s| *s).unwrap_or(0)
     }
 
-    /// Turns dirty logging on and starts sampling every `interval` (a running sampler only
-    /// takes the new interval).
-    pub fn start(&self, view: Arc<dyn GuestView>, interval: Duration) -> io::Result<()> {
+    /// The operator turns sampling on (every `interval`, or the current interval) or off.
+    /// Sampling a warm-up started goes on until the warm-up ends.
+    pub fn set_operator(&self, enabled: bool, interval: Option<Duration>) -> io::Result<()> {
+        let interval = interval.unwrap_or_else(|| self.interval());
+        self.change(|u| u.operator = enabled.then_some(interval))
+    }
+
+    /// Claims sampling for a hot-first warm-up (started at the warm-up interval if nobody
+    /// samples yet) until the claim is dropped.
+    pub fn warm_up(&self) -> io::Result<Warmup<'_>> {
+        self.change(|u| u.warmups += 1)?;
+        Ok(Warmup { sampler: self })
+    }
+
+    /// Stops sampling whoever wants it (at shutdown).
+    pub fn stop_all(&self) -> io::Result<()> {
+        self.change(|u| {
+            u.operator = None;
+            u.warmups = 0;
+        })
+    }
+
+    /// Changes who wants sampling and makes the sampler match, all under one lock: the
+    /// thread runs, and dirty logging is on, exactly while someone wants sampling.
+    fn change(&self, edit: impl FnOnce(&mut Users)) -> io::Result<()> {
+        let Ok(mut users) = self.users.lock() else {
+            return Err(io::Error::other("the heat sampler's lock is poisoned"));
+        };
+        let before = (users.operator, users.warmups);
+        edit(&mut users);
+        match (users.wanted(), users.thread.is_some()) {
+            (Some(interval), true) => {
+                self.set_interval(interval);
+                Ok(())
+            }
+            (Some(interval), false) => match self.start(interval) {
+                Ok(handle) => {
+                    users.thread = Some(handle);
+                    Ok(())
+                }
+                Err(e) => {
+                    // Sampling could not start: the claim that asked for it is not taken.
+                    (users.operator, users.warmups) = before;
+                    Err(e)
+                }
+            },
+            (None, true) => {
+                if let Some(handle) = users.thread.take() {
+                    self.shared.set_stop(true);
+                    let _ = handle.join();
+                }
+                self.view.set_dirty_logging(false)
+            }
+            (None, false) => Ok(()),
+        }
+    }
+
+    fn set_interval(&self, interval: Duration) {
         self.shared
             .interval_ms
             .store(interval.as_millis().max(10) as u64, Ordering::Relaxed);
         self.shared.wake.notify_all();
-        let Ok(mut thread) = self.thread.lock() else {
-            return Err(io::Error::other("the heat sampler's lock is poisoned"));
-        };
-        if thread.is_some() {
-            return Ok(());
-        }
-        view.set_dirty_logging(true)?;
-        let watch = match Watch::start(view.as_ref()) {
+    }
+
+    /// Turns dirty logging on, starts a fresh heat map and the sampling thread.
+    fn start(&self, interval: Duration) -> io::Result<JoinHandle<()>> {
+        self.set_interval(interval);
+        self.view.set_dirty_logging(true)?;
+        let watch = match Watch::start(self.view.as_ref()) {
             Ok(w) => w,
             Err(e) => {
-                let _ = view.set_dirty_logging(false);
+                let _ = self.view.set_dirty_logging(false);
                 return Err(e);
             }
         };
-        let lens: Vec<u64> = view.regions().iter().map(|r| r.len).collect();
+        let lens: Vec<u64> = self.view.regions().iter().map(|r| r.len).collect();
         if let Ok(mut map) = self.shared.map.lock() {
             *map = Some(HeatMap::new(&lens, HEAT_DECAY));
         }
-        self.shared.set_stop(false);
-        let shared = self.shared.clone();
-        *thread = Some(
-            std::thread::Builder::new()
-                .name("heat".into())
-                .spawn(move || sample_loop(view, shared, watch))?,
-        );
-        Ok(())
-    }
-
-    /// Stops sampling and turns dirty logging off; the heat map stays readable.
-    pub fn stop(&self, view: &dyn GuestView) -> io::Result<()> {
-        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(handle) = handle {
-            self.shared.set_stop(true);
-            let _ = handle.join();
-            view.set_dirty_logging(false)?;
+        if let Ok(mut samples) = self.shared.samples.lock() {
+            *samples = 0;
         }
-        Ok(())
+        self.shared.set_stop(false);
+        let (view, shared) = (self.view.clone(), self.shared.clone());
+        let spawned = std::thread::Builder::new()
+            .name("heat".into())
+            .spawn(move || sample_loop(view, shared, watch));
+        if spawned.is_err() {
+            let _ = self.view.set_dirty_logging(false);
+        }
+        spawned
     }
 
-    /// Waits until `samples` samples were taken (or the job is cancelled, or a generous
-    /// deadline passes).
+    /// Waits until `samples` samples were taken since sampling started, the job is cancelled
+    /// (its canceller calls [`wake_waiters`](Self::wake_waiters)), or a generous deadline
+    /// passes.
     pub fn wait_for_samples(&self, samples: u64, progress: &MoveProgress) {
         let deadline = Instant::now() + self.interval() * (samples as u32 + 2);
-        while self.samples() < samples && !progress.is_cancelled() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        let Ok(mut taken) = self.shared.samples.lock() else {
+            return;
+        };
+        while *taken < samples && !progress.is_cancelled() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            taken = match self.shared.sampled.wait_timeout(taken, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return,
+            };
         }
+    }
+
+    /// Wakes whoever waits for samples, so that they see a cancel.
+    pub fn wake_waiters(&self) {
+        let _guard = self.shared.samples.lock();
+        self.shared.sampled.notify_all();
     }
 }
 
@@ -261,9 +403,13 @@ mod tests {
                 len: 2 * CHUNK_BYTES,
                 host_addr: 0x1000_0000,
                 policy: MemPolicy::Bind(0),
+                hugetlb: false,
             }]
         }
         fn set_region_policy(&self, _: usize, _: MemPolicy) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_range(&self, _: u64, _: u64, _: &MemPolicy) -> io::Result<()> {
             Ok(())
         }
         fn set_dirty_logging(&self, _: bool) -> io::Result<()> {

@@ -20,6 +20,15 @@ pub enum JobState {
     Cancelled,
 }
 
+/// Who started a rebalance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOrigin {
+    /// An operator, through the API.
+    Operator,
+    /// Automatic balancing.
+    Auto,
+}
+
 impl JobState {
     /// Whether the job has ended.
     pub fn is_final(self) -> bool {
@@ -41,6 +50,8 @@ pub struct Job {
     pub id: String,
     /// The policy's name (to-node, follow-vcpus, hot-first, interleave).
     pub policy: &'static str,
+    /// Who started it.
+    pub origin: JobOrigin,
     /// Its counters and cancel flag.
     pub progress: Arc<MoveProgress>,
     started: Instant,
@@ -54,6 +65,8 @@ pub struct JobReport {
     pub id: String,
     /// The policy's name.
     pub policy: &'static str,
+    /// Who started it.
+    pub origin: JobOrigin,
     /// Its state.
     pub state: JobState,
     /// Its counters (elapsed frozen once it ended).
@@ -64,10 +77,11 @@ pub struct JobReport {
 
 impl Job {
     /// A queued job.
-    pub fn new(id: String, policy: &'static str) -> Self {
+    pub fn new(id: String, policy: &'static str, origin: JobOrigin) -> Self {
         Self {
             id,
             policy,
+            origin,
             progress: Arc::new(MoveProgress::new()),
             started: Instant::now(),
             inner: Mutex::new(JobInner {
@@ -114,6 +128,7 @@ impl Job {
         JobReport {
             id: self.id.clone(),
             policy: self.policy,
+            origin: self.origin,
             state,
             progress,
             message,
@@ -127,7 +142,7 @@ mod tests {
 
     #[test]
     fn final_states_freeze_the_clock_and_keep_the_message() {
-        let job = Job::new("rb-1".into(), "to-node");
+        let job = Job::new("rb-1".into(), "to-node", JobOrigin::Operator);
         assert_eq!(job.state(), JobState::Queued);
         job.set_state(JobState::Running, None);
         job.set_state(JobState::Failed, Some("host node 1 is full".into()));

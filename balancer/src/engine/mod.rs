@@ -1,21 +1,28 @@
 //! The balancer engine: runs rebalances (one at a time, each on its own thread), the heat
-//! sampler and the automatic balancer, over a [`GuestView`] and a [`PageMover`].
+//! sampler and the automatic balancer, over a [`GuestView`], a [`PageMover`] and a
+//! [`HostInfo`]. It is the one owner of their threads: each is started here, stopped by a
+//! flag or a cancel that wakes it, and joined here; none is left detached.
 
 pub mod auto_loop;
+pub mod binding;
 pub mod heat_sampler;
 pub mod job;
 mod run;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use self::auto_loop::{AutoBalancer, AutoReport};
+use self::binding::BindingNote;
 use self::heat_sampler::HeatSampler;
-use self::job::{Job, JobReport};
-use crate::guest::GuestView;
+use self::job::{Job, JobOrigin, JobReport};
+use crate::guest::{GuestView, MemoryRegion};
+use crate::host::HostInfo;
 use crate::mover::Method;
 use crate::pages::PageMover;
-use crate::policy::PolicyRequest;
+use crate::policy::{Plan, PolicyRequest};
 
 /// Jobs kept for `GET /v1/rebalance/{id}` after they end.
 const JOBS_KEPT: usize = 32;
@@ -54,6 +61,8 @@ struct JobList {
     jobs: Vec<Arc<Job>>,
     /// Counters of jobs no longer kept.
     evicted: Totals,
+    /// The thread of the latest job (joined before the next starts, and at shutdown).
+    thread: Option<JoinHandle<()>>,
 }
 
 /// Counters over every rebalance since the VM started.
@@ -83,9 +92,13 @@ impl Totals {
 pub(crate) struct BalancerInner {
     view: Arc<dyn GuestView>,
     mover: Arc<dyn PageMover>,
+    host: Arc<dyn HostInfo>,
     jobs: Mutex<JobList>,
     heat: HeatSampler,
     auto: AutoBalancer,
+    /// Per guest node, why it prefers a host node rather than being bound to it, as the last
+    /// rebalance that placed it decided.
+    binding_notes: Mutex<BTreeMap<u32, String>>,
 }
 
 impl BalancerInner {
@@ -98,6 +111,7 @@ impl BalancerInner {
         self: &Arc<Self>,
         params: RebalanceParams,
         policy: &'static str,
+        origin: JobOrigin,
     ) -> Result<Arc<Job>, EngineError> {
         let mut jobs = self
             .jobs
@@ -106,19 +120,46 @@ impl BalancerInner {
         if let Some(running) = jobs.jobs.iter().find(|j| !j.state().is_final()) {
             return Err(EngineError::Busy(running.id.clone()));
         }
+        // The previous job has ended (its state is final): its thread only has to return.
+        if let Some(previous) = jobs.thread.take() {
+            let _ = previous.join();
+        }
         jobs.next_id += 1;
-        let job = Arc::new(Job::new(format!("rb-{}", jobs.next_id), policy));
+        let job = Arc::new(Job::new(format!("rb-{}", jobs.next_id), policy, origin));
         let (inner, thread_job) = (self.clone(), job.clone());
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("balancer".into())
             .spawn(move || run::run_job(&inner, &thread_job, &params))
             .map_err(|e| EngineError::Thread(e.to_string()))?;
+        jobs.thread = Some(handle);
         jobs.jobs.push(job.clone());
         if jobs.jobs.len() > JOBS_KEPT {
             let old = jobs.jobs.remove(0);
             jobs.evicted.add(&old.report());
         }
         Ok(job)
+    }
+
+    /// Asks `job` to stop, waking it wherever it waits.
+    fn cancel_job(&self, job: &Job) {
+        job.progress.cancel();
+        self.heat.wake_waiters();
+    }
+
+    /// Records what settling decided for the guest nodes `plan` placed: a note for each one
+    /// left preferring a node it was not bound to, none for the others.
+    fn record_binding_notes(&self, plan: &Plan, regions: &[MemoryRegion], notes: &[BindingNote]) {
+        let Ok(mut recorded) = self.binding_notes.lock() else {
+            return;
+        };
+        for (index, _) in &plan.targets {
+            if let Some(region) = regions.get(*index) {
+                recorded.remove(&region.guest_node);
+            }
+        }
+        for note in notes {
+            recorded.insert(note.guest_node, note.sentence.clone());
+        }
     }
 }
 
@@ -145,27 +186,56 @@ pub struct HeatState {
 }
 
 impl Balancer {
-    /// A balancer for the VM `view`, moving pages with `mover`.
-    pub fn new(view: Arc<dyn GuestView>, mover: Arc<dyn PageMover>) -> Self {
+    /// A balancer for the VM `view`, moving pages with `mover`, on the host `host`.
+    pub fn new(
+        view: Arc<dyn GuestView>,
+        mover: Arc<dyn PageMover>,
+        host: Arc<dyn HostInfo>,
+    ) -> Self {
         let inner = BalancerInner {
+            heat: HeatSampler::new(view.clone()),
             view,
             mover,
+            host,
             jobs: Mutex::new(JobList::default()),
-            heat: HeatSampler::default(),
             auto: AutoBalancer::default(),
+            binding_notes: Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
         }
     }
 
-    /// Starts a rebalance named after `policy` (409 if one runs).
+    /// Starts an operator's rebalance named after `policy` (409 if one runs).
     pub fn start(
         &self,
         params: RebalanceParams,
         policy: &'static str,
     ) -> Result<JobReport, EngineError> {
-        self.inner.start(params, policy).map(|j| j.report())
+        self.inner
+            .start(params, policy, JobOrigin::Operator)
+            .map(|j| j.report())
+    }
+
+    /// Records that the operator bound `guest_node`'s memory to `host_node` at launch:
+    /// automatic balancing leaves it there until its vCPUs move.
+    pub fn hold_at_launch(&self, guest_node: u32, host_node: u32) {
+        self.inner.auto.hold(
+            guest_node,
+            format!("its memory was bound to host node {host_node} at launch"),
+            0,
+            None,
+        );
+    }
+
+    /// Why `guest_node` prefers a host node rather than being bound to it, if a rebalance
+    /// left it so.
+    pub fn binding_note(&self, guest_node: u32) -> Option<String> {
+        self.inner
+            .binding_notes
+            .lock()
+            .ok()
+            .and_then(|n| n.get(&guest_node).cloned())
     }
 
     fn find(&self, id: &str) -> Result<Arc<Job>, EngineError> {
@@ -214,7 +284,7 @@ impl Balancer {
         if job.state().is_final() {
             return Err(EngineError::Ended(id.into()));
         }
-        job.progress.cancel();
+        self.inner.cancel_job(&job);
         Ok(job.report())
     }
 
@@ -232,16 +302,10 @@ impl Balancer {
         }
     }
 
-    /// Turns heat sampling on (every `interval`) or off.
+    /// The operator turns heat sampling on (every `interval`) or off; sampling a hot-first
+    /// warm-up started goes on until the warm-up ends.
     pub fn set_heat(&self, enabled: bool, interval: Option<Duration>) -> std::io::Result<()> {
-        if enabled {
-            self.inner.heat.start(
-                self.inner.view.clone(),
-                interval.unwrap_or_else(|| self.inner.heat.interval()),
-            )
-        } else {
-            self.inner.heat.stop(self.inner.view.as_ref())
-        }
+        self.inner.heat.set_operator(enabled, interval)
     }
 
     /// The automatic balancer's state.
@@ -259,15 +323,32 @@ impl Balancer {
         self.inner.auto.set(&self.inner, enabled, interval, rate)
     }
 
-    /// Stops everything: automatic balancing, a running job (cancelled), heat sampling.
-    pub fn shut_down(&self) {
-        let _ = self.set_auto(false, None, None);
-        if let Some(job) = self.inner.running_job() {
-            job.progress.cancel();
-            while !job.state().is_final() {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+    /// Stops everything and joins every thread: automatic balancing, a running job
+    /// (cancelled: its memory policies are put back), heat sampling. Returns the report of
+    /// the job it interrupted, if one was running.
+    pub fn shut_down(&self) -> Option<JobReport> {
+        if let Err(e) = self.set_auto(false, None, None) {
+            log::warn!("cannot stop automatic balancing: {e}");
         }
-        let _ = self.set_heat(false, None);
+        let (running, thread) = match self.inner.jobs.lock() {
+            Ok(mut jobs) => (
+                jobs.jobs.iter().find(|j| !j.state().is_final()).cloned(),
+                jobs.thread.take(),
+            ),
+            Err(_) => (None, None),
+        };
+        if let Some(job) = &running {
+            self.inner.cancel_job(job);
+        }
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        if let Err(e) = self.inner.heat.stop_all() {
+            log::warn!("cannot stop heat sampling: {e}");
+        }
+        running.map(|job| job.report())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,24 +1,22 @@
 //! The body of a rebalance: look at where every chunk is and where the vCPUs run, plan, point
-//! new faults at the targets, move, then settle the regions' policies (or put them back if
-//! the move stopped early).
+//! new faults at the targets (through the policy guard, which puts every policy back on any
+//! way out), move, then settle the regions' policies.
 
-use std::time::Duration;
-
-use super::job::{Job, JobState};
+use super::binding::final_policies;
+use super::job::{Job, JobOrigin, JobState};
 use super::{BalancerInner, RebalanceParams};
 use crate::chunk::{query_region, RegionChunks};
+use crate::guest::MemoryRegion;
+use crate::mempolicy::guard::PolicyGuard;
 use crate::mempolicy::MemPolicy;
-use crate::mover::{run_move, MoveSpec, MoveTask, StopReason};
+use crate::mover::{run_move, MoveIo, MoveSpec, MoveTask, StopReason};
 use crate::page_nodes::PageNodes;
 use crate::placement::PAGE_SIZE;
-use crate::policy::{move_ranges, plan, PlanInput, PolicyRequest, RegionTarget};
-use crate::topology::HostTopology;
+use crate::policy::{move_ranges, plan, Plan, PlanInput, PolicyRequest, RegionTarget};
 use crate::vcpu_placement::locate_vcpus;
 
-/// Heat samples a hot-first plan waits for when heat was not being sampled.
+/// Heat samples a hot-first plan waits for when fewer were taken.
 const WARMUP_SAMPLES: u64 = 3;
-/// Sampling interval used for that warm-up.
-const WARMUP_INTERVAL: Duration = Duration::from_millis(500);
 
 fn needs_heat(request: &PolicyRequest) -> bool {
     matches!(request, PolicyRequest::HotFirst { .. })
@@ -33,16 +31,6 @@ fn interim_policy(target: &RegionTarget) -> MemPolicy {
     }
 }
 
-/// The policy a region keeps after a complete move: bound stays bound (to the new node),
-/// anything else prefers the new node.
-fn final_policy(target: &RegionTarget, original: &MemPolicy) -> MemPolicy {
-    match (target, original) {
-        (RegionTarget::Node(n), MemPolicy::Bind(_)) => MemPolicy::Bind(*n),
-        (RegionTarget::Node(n), _) => MemPolicy::Preferred(*n),
-        (RegionTarget::Interleave(nodes), _) => MemPolicy::Interleave(nodes.clone()),
-    }
-}
-
 fn mib(pages: u64) -> String {
     format!("{:.1} MiB", (pages * PAGE_SIZE) as f64 / f64::from(1 << 20))
 }
@@ -50,22 +38,35 @@ fn mib(pages: u64) -> String {
 type Ended = (JobState, String);
 
 /// A plan, the chunks it was made from, and where every page was then.
-type Planned = (crate::policy::Plan, Vec<RegionChunks>, Vec<PageNodes>);
+type Planned = (Plan, Vec<RegionChunks>, Vec<PageNodes>);
 
-fn plan_moves(inner: &BalancerInner, request: &PolicyRequest) -> Result<Planned, Ended> {
+fn cancelled_early() -> Ended {
+    (
+        JobState::Cancelled,
+        "cancelled before any page moved".into(),
+    )
+}
+
+fn plan_moves(inner: &BalancerInner, job: &Job, request: &PolicyRequest) -> Result<Planned, Ended> {
     let failed = |m: String| (JobState::Failed, m);
-    let host =
-        HostTopology::read().map_err(|e| failed(format!("cannot read the host topology: {e}")))?;
+    let host = inner
+        .host
+        .topology()
+        .map_err(|e| failed(format!("cannot read the host topology: {e}")))?;
     let regions = inner.view.regions();
-    let (chunks, known): (Vec<_>, Vec<_>) = regions
-        .iter()
-        .enumerate()
-        .map(|(i, r)| query_region(inner.mover.as_ref(), i, r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| failed(format!("cannot read where guest memory sits: {e}")))?
-        .into_iter()
-        .unzip();
-    let known = known.into_iter().flatten().collect();
+    let stop = || job.progress.is_cancelled();
+    let mut chunks = Vec::with_capacity(regions.len());
+    let mut known = Vec::with_capacity(regions.len());
+    for (i, r) in regions.iter().enumerate() {
+        match query_region(inner.mover.as_ref(), i, r, &stop) {
+            Ok((c, k)) => {
+                chunks.push(c);
+                known.extend(k);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(cancelled_early()),
+            Err(e) => return Err(failed(format!("cannot read where guest memory sits: {e}"))),
+        }
+    }
     let vcpus = locate_vcpus(&inner.view.vcpu_threads(), &host);
     let heat = inner.heat.map();
     let input = PlanInput {
@@ -78,56 +79,100 @@ fn plan_moves(inner: &BalancerInner, request: &PolicyRequest) -> Result<Planned,
     Ok((plan, chunks, known))
 }
 
+/// Plans, warming the heat map up first for a hot-first plan (the warm-up's claim on
+/// sampling ends with the plan).
+fn warm_and_plan(
+    inner: &BalancerInner,
+    job: &Job,
+    params: &RebalanceParams,
+) -> Result<Planned, Ended> {
+    if !needs_heat(&params.policy) {
+        return plan_moves(inner, job, &params.policy);
+    }
+    let _claim = inner.heat.warm_up().map_err(|e| {
+        (
+            JobState::Failed,
+            format!("cannot start dirty logging for heat: {e}"),
+        )
+    })?;
+    inner.heat.wait_for_samples(WARMUP_SAMPLES, &job.progress);
+    if job.progress.is_cancelled() {
+        return Err(cancelled_early());
+    }
+    plan_moves(inner, job, &params.policy)
+}
+
+/// Holds the guest nodes an operator's plan places, so automatic balancing leaves them alone.
+fn hold_placed_guest_nodes(inner: &BalancerInner, job: &Job, plan: &Plan) {
+    if job.origin != JobOrigin::Operator {
+        return;
+    }
+    let regions = inner.view.regions();
+    let mut guest_nodes: Vec<(u32, String)> = Vec::new();
+    for (index, target) in &plan.targets {
+        let Some(region) = regions.get(*index) else {
+            continue;
+        };
+        if guest_nodes.iter().any(|(g, _)| *g == region.guest_node) {
+            continue;
+        }
+        let whereto = match target {
+            RegionTarget::Node(n) => format!("host node {n}"),
+            RegionTarget::Interleave(nodes) => {
+                format!("host nodes {}", crate::idlist::format_id_list(nodes))
+            }
+        };
+        guest_nodes.push((
+            region.guest_node,
+            format!(
+                "rebalance {} ({}) placed its memory on {whereto}",
+                job.id, job.policy
+            ),
+        ));
+    }
+    let looks = inner
+        .host
+        .topology()
+        .map(|host| super::auto_loop::observe(inner, &host))
+        .unwrap_or_default();
+    for (guest_node, reason) in guest_nodes {
+        let look = looks.iter().find(|l| l.guest_node == guest_node);
+        inner.auto.hold(
+            guest_node,
+            reason,
+            look.map_or(0, |l| l.pins),
+            look.and_then(|l| l.vcpu_majority(0.5)),
+        );
+    }
+}
+
+/// Bytes of `region` in memory now (mincore), or its whole length if that cannot be told.
+fn resident_bytes(inner: &BalancerInner, region: &MemoryRegion) -> u64 {
+    let pages = region.len / PAGE_SIZE;
+    let mut resident = vec![0u8; usize::try_from(pages).unwrap_or(0)];
+    match inner.mover.resident(region.host_addr, &mut resident) {
+        Ok(()) => resident.iter().filter(|r| **r & 1 == 1).count() as u64 * PAGE_SIZE,
+        Err(_) => region.len,
+    }
+}
+
 fn execute(
     inner: &BalancerInner,
     job: &Job,
     params: &RebalanceParams,
 ) -> Result<Option<String>, Ended> {
-    let warmed = if needs_heat(&params.policy) && !inner.heat.is_running() {
-        inner
-            .heat
-            .start(inner.view.clone(), WARMUP_INTERVAL)
-            .map_err(|e| {
-                (
-                    JobState::Failed,
-                    format!("cannot start dirty logging for heat: {e}"),
-                )
-            })?;
-        inner.heat.wait_for_samples(WARMUP_SAMPLES, &job.progress);
-        true
-    } else {
-        false
-    };
-    let planned = plan_moves(inner, &params.policy);
-    if warmed {
-        if let Err(e) = inner.heat.stop(inner.view.as_ref()) {
-            log::warn!("cannot stop dirty logging: {e}");
-        }
-    }
-    let (plan, chunks, known) = planned?;
+    let (plan, chunks, known) = warm_and_plan(inner, job, params)?;
     if job.progress.is_cancelled() {
-        return Err((
-            JobState::Cancelled,
-            "cancelled before any page moved".into(),
-        ));
+        return Err(cancelled_early());
     }
-    let regions = inner.view.regions();
-    let originals: Vec<(usize, MemPolicy)> = plan
+    hold_placed_guest_nodes(inner, job, &plan);
+    let interim: Vec<(usize, MemPolicy)> = plan
         .targets
         .iter()
-        .filter_map(|(r, _)| regions.get(*r).map(|reg| (*r, reg.policy.clone())))
+        .map(|(r, t)| (*r, interim_policy(t)))
         .collect();
-    for (region, target) in &plan.targets {
-        inner
-            .view
-            .set_region_policy(*region, interim_policy(target))
-            .map_err(|e| {
-                (
-                    JobState::Failed,
-                    format!("cannot set the memory policy of region {region}: {e}"),
-                )
-            })?;
-    }
+    let guard = PolicyGuard::point(inner.view.as_ref(), inner.host.as_ref(), &interim)
+        .map_err(|e| (JobState::Failed, format!("{e}; nothing moved")))?;
     // Huge pages first whatever the backing: with the host's THP mode "always", plain
     // anonymous guest memory is made of huge pages too, and for base pages the first pass
     // simply moves one page per block.
@@ -146,53 +191,84 @@ fn execute(
         rate_limit: params.rate_limit,
         known,
     };
-    let outcome = run_move(inner.mover.as_ref(), &spec, &job.progress);
-    let moved = job.progress.snapshot().pages_moved;
-    let settle = |final_too: bool| {
-        for ((region, target), (_, original)) in plan.targets.iter().zip(&originals) {
-            let policy = if final_too {
-                final_policy(target, original)
-            } else {
-                original.clone()
-            };
-            if let Err(e) = inner.view.set_region_policy(*region, policy) {
-                log::warn!("cannot set the memory policy of region {region}: {e}");
-            }
-        }
+    let io = MoveIo {
+        pages: inner.mover.as_ref(),
+        ranges: &guard,
     };
-    match outcome.stopped {
-        None => {
-            settle(true);
-            Ok((outcome.left_behind > 0).then(|| {
-                format!(
-                    "{} stayed behind (busy or shared pages)",
-                    mib(outcome.left_behind)
-                )
-            }))
-        }
-        Some(StopReason::Cancelled) => {
-            settle(false);
-            Err((
-                JobState::Cancelled,
-                format!("cancelled after moving {}", mib(moved)),
-            ))
-        }
-        Some(StopReason::TargetFull(node)) => {
-            settle(false);
-            Err((
-                JobState::Failed,
-                format!(
-                    "host node {node} ran out of free memory (ENOMEM) after {} moved; {} stayed where it was",
-                    mib(moved),
-                    mib(outcome.left_behind)
-                ),
-            ))
-        }
-        Some(StopReason::Failed(message)) => {
-            settle(false);
-            Err((JobState::Failed, message))
-        }
+    let outcome = run_move(io, &spec, &job.progress);
+    let progress = job.progress.snapshot();
+    let how_far = format!(
+        "{} of {}",
+        mib(progress.pages_moved),
+        mib(progress.pages_total)
+    );
+    let Some(stopped) = outcome.stopped else {
+        return settle(inner, &plan, guard, outcome.left_behind);
+    };
+    let restored = match guard.restore() {
+        Ok(()) => "the memory policies were put back".to_string(),
+        Err(e) => format!("putting the memory policies back failed: {e}"),
+    };
+    Err(match stopped {
+        StopReason::Cancelled => (
+            JobState::Cancelled,
+            format!("cancelled after moving {how_far}; {restored}"),
+        ),
+        StopReason::TargetFull(node) => (
+            JobState::Failed,
+            format!(
+                "host node {node} ran out of free memory (ENOMEM) after {how_far} moved; {} \
+                 stayed where it was; {restored}",
+                mib(outcome.left_behind)
+            ),
+        ),
+        StopReason::Failed(message) => (
+            JobState::Failed,
+            format!("{message}, after {how_far} moved; {restored}"),
+        ),
+    })
+}
+
+/// Leaves the regions of a complete move with their final policies, binding a guest node to
+/// its new node only where it fits whole, and says what it did.
+fn settle(
+    inner: &BalancerInner,
+    plan: &Plan,
+    guard: PolicyGuard<'_>,
+    left_behind: u64,
+) -> Result<Option<String>, Ended> {
+    let originals: Vec<(usize, MemPolicy)> =
+        guard.originals().map(|(i, p)| (i, p.clone())).collect();
+    let regions = inner.view.regions();
+    let host = inner.host.topology().map_err(|e| {
+        (
+            JobState::Failed,
+            format!("cannot read the host topology to settle the memory policies: {e}"),
+        )
+    })?;
+    let (finals, notes) = final_policies(
+        &plan.targets,
+        &originals,
+        &regions,
+        &|r| resident_bytes(inner, r),
+        &host,
+    );
+    guard.settle(&finals).map_err(|e| {
+        (
+            JobState::Failed,
+            format!("the move completed but {e}; the policy it had was put back"),
+        )
+    })?;
+    inner.record_binding_notes(plan, &regions, &notes);
+    let mut sentences: Vec<String> = Vec::new();
+    if left_behind > 0 {
+        sentences.push(format!(
+            "{} stayed behind (see failed_by_reason)",
+            mib(left_behind)
+        ));
     }
+    sentences.extend(notes.into_iter().map(|n| n.sentence));
+    Ok((!sentences.is_empty()).then(|| sentences.join("; ")))
 }
 
 /// Runs `job` to its end.
@@ -209,19 +285,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn policies_while_moving_and_after() {
-        let node = RegionTarget::Node(1);
-        assert_eq!(interim_policy(&node), MemPolicy::Preferred(1));
-        assert_eq!(final_policy(&node, &MemPolicy::Bind(0)), MemPolicy::Bind(1));
+    fn new_faults_prefer_the_target_while_pages_move() {
         assert_eq!(
-            final_policy(&node, &MemPolicy::Local),
+            interim_policy(&RegionTarget::Node(1)),
             MemPolicy::Preferred(1)
         );
         let spread = RegionTarget::Interleave(vec![0, 1]);
         assert_eq!(interim_policy(&spread), MemPolicy::Interleave(vec![0, 1]));
-        assert_eq!(
-            final_policy(&spread, &MemPolicy::Bind(0)),
-            MemPolicy::Interleave(vec![0, 1])
-        );
     }
 }

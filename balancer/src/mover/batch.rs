@@ -1,18 +1,16 @@
 //! Moving a list of pages with move_pages(2): batches, per-page outcomes, bounded retries
-//! with backoff for busy pages, the rate limit, and stopping on cancel or a full target.
+//! with backoff for busy pages and for pages the kernel gave up on, the rate limit, and
+//! stopping on cancel or a full target.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::progress::MoveProgress;
 use super::rate::RateLimit;
-use super::status::{classify, errno_name, PageOutcome};
+use super::status::{classify, errno_name, PageOutcome, NOT_MIGRATED};
 use super::StopReason;
-use crate::chunk::{CHUNK_BYTES, PAGES_PER_CHUNK};
-use crate::pages::PageMover;
-use crate::placement::PAGE_SIZE;
+use crate::pages::{query_statuses, unset_statuses, PageMover};
 
 /// Retry rounds for busy pages, with backoff 1, 2, 4, 8, 16 ms before each.
 pub const MAX_RETRIES: u32 = 5;
@@ -51,7 +49,7 @@ impl BatchMover<'_> {
             .unwrap_or_default()
     }
 
-    fn stopped(&self) -> bool {
+    pub(super) fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst) || self.progress.is_cancelled()
     }
 
@@ -62,8 +60,8 @@ impl BatchMover<'_> {
             if pending.is_empty() {
                 return None;
             }
-            if round > 0 {
-                std::thread::sleep(Duration::from_millis(1 << (round - 1)));
+            if round > 0 && self.progress.sleep(Duration::from_millis(1 << (round - 1))) {
+                return Some(StopReason::Cancelled);
             }
             let mut again = Vec::new();
             let last_round = round == MAX_RETRIES;
@@ -72,9 +70,7 @@ impl BatchMover<'_> {
                     return Some(StopReason::Cancelled);
                 }
                 match self.move_batch(batch, target, last_round, &mut again) {
-                    Ok(()) => self
-                        .rate
-                        .wait(self.progress.bytes_moved(), &|| self.stopped()),
+                    Ok(()) => self.rate.wait(self.progress),
                     Err(reason) => {
                         self.stop.store(true, Ordering::SeqCst);
                         return Some(reason);
@@ -94,7 +90,7 @@ impl BatchMover<'_> {
         again: &mut Vec<u64>,
     ) -> Result<(), StopReason> {
         let nodes = vec![target as i32; batch.len()];
-        let mut status = vec![0i32; batch.len()];
+        let mut status = unset_statuses(batch.len());
         if let Err(err) = self.mover.move_pages(batch, Some(&nodes), &mut status) {
             let errno = err.raw_os_error().unwrap_or(0);
             return Err(match errno {
@@ -110,6 +106,7 @@ impl BatchMover<'_> {
         let mut moved = 0;
         let mut full = 0;
         let mut absent = Vec::new();
+        let mut unreached = Vec::new();
         for (addr, s) in batch.iter().zip(status) {
             match classify(s, target) {
                 PageOutcome::Moved => moved += 1,
@@ -118,6 +115,19 @@ impl BatchMover<'_> {
                 PageOutcome::Retry(_) => again.push(*addr),
                 PageOutcome::TargetFull => full += 1,
                 PageOutcome::Failed(reason) => self.progress.add_failed(reason, 1),
+                PageOutcome::Unreached => unreached.push(*addr),
+            }
+        }
+        if !unreached.is_empty() {
+            // The kernel gave up part-way and did not say what became of these pages: ask.
+            let statuses = query_statuses(self.mover, &unreached).ok();
+            for (i, addr) in unreached.iter().enumerate() {
+                match statuses.as_ref().map(|s| s[i]) {
+                    Some(s) if s >= 0 && s as u32 == target => moved += 1,
+                    Some(s) if s < 0 => absent.push(*addr),
+                    _ if last_round => self.progress.add_failed(NOT_MIGRATED, 1),
+                    _ => again.push(*addr),
+                }
             }
         }
         self.progress.add_moved(moved);
@@ -131,61 +141,5 @@ impl BatchMover<'_> {
             return Err(StopReason::TargetFull(target));
         }
         Ok(())
-    }
-}
-
-impl BatchMover<'_> {
-    /// Moves one address per 2 MiB block, so that a huge page travels whole. After each call
-    /// the last page of each block it addressed tells whether the block travelled whole (it
-    /// can only have moved with the first page, as one huge page): those blocks go into
-    /// `whole` and count as moved. Stops on cancel, a failed call or a full target.
-    pub fn move_heads(
-        &self,
-        heads: &[u64],
-        target: u32,
-        whole: &mut HashSet<u64>,
-    ) -> Option<StopReason> {
-        for batch in heads.chunks(self.rate.huge_pages_per_call(self.batch_pages)) {
-            if self.stopped() {
-                return Some(StopReason::Cancelled);
-            }
-            let nodes = vec![target as i32; batch.len()];
-            let mut status = vec![0i32; batch.len()];
-            let stopped = match self.mover.move_pages(batch, Some(&nodes), &mut status) {
-                Ok(_)
-                    if status
-                        .iter()
-                        .any(|s| classify(*s, target) == PageOutcome::TargetFull) =>
-                {
-                    Some(StopReason::TargetFull(target))
-                }
-                Ok(_) => None,
-                Err(err) if err.raw_os_error() == Some(libc::ENOMEM) => {
-                    Some(StopReason::TargetFull(target))
-                }
-                Err(err) => Some(StopReason::Failed(format!("move_pages failed: {err}"))),
-            };
-            let tails: Vec<u64> = batch.iter().map(|h| h + CHUNK_BYTES - PAGE_SIZE).collect();
-            let mut status = vec![0i32; tails.len()];
-            if self.mover.move_pages(&tails, None, &mut status).is_ok() {
-                let before = whole.len();
-                whole.extend(
-                    batch
-                        .iter()
-                        .zip(&status)
-                        .filter(|(_, s)| **s >= 0 && **s as u32 == target)
-                        .map(|(h, _)| *h),
-                );
-                self.progress
-                    .add_moved((whole.len() - before) as u64 * PAGES_PER_CHUNK);
-            }
-            if stopped.is_some() {
-                self.stop.store(true, Ordering::SeqCst);
-                return stopped;
-            }
-            self.rate
-                .wait(self.progress.bytes_moved(), &|| self.stopped());
-        }
-        None
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::placement::PAGE_SIZE;
@@ -18,6 +18,9 @@ pub struct MoveProgress {
     bytes_moved: AtomicU64,
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
     cancel: AtomicBool,
+    /// The cancel flag again, for threads that sleep until a cancel or a deadline.
+    cancel_wait: Mutex<bool>,
+    cancelled: Condvar,
 }
 
 /// A consistent-enough copy of the counters.
@@ -54,12 +57,19 @@ impl MoveProgress {
             bytes_moved: AtomicU64::new(0),
             failed_by_reason: Mutex::new(BTreeMap::new()),
             cancel: AtomicBool::new(false),
+            cancel_wait: Mutex::new(false),
+            cancelled: Condvar::new(),
         }
     }
 
     /// Sets the number of pages to move.
     pub fn set_total(&self, pages: u64) {
         self.pages_total.store(pages, Ordering::Relaxed);
+    }
+
+    /// Adds `pages` to the total (pages found to need a move after it began).
+    pub fn add_to_total(&self, pages: u64) {
+        self.pages_total.fetch_add(pages, Ordering::Relaxed);
     }
 
     /// Takes `pages` out of the total (pages that turned out to need no move).
@@ -104,9 +114,34 @@ impl MoveProgress {
         self.bytes_moved.load(Ordering::Relaxed)
     }
 
-    /// Asks the move to stop at its next batch.
+    /// Asks the move to stop at its next batch, and wakes whoever sleeps in
+    /// [`sleep`](Self::sleep).
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::SeqCst);
+        if let Ok(mut flag) = self.cancel_wait.lock() {
+            *flag = true;
+        }
+        self.cancelled.notify_all();
+    }
+
+    /// Sleeps for `duration` unless the move is cancelled first (or meanwhile); returns
+    /// whether it was.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let Ok(mut flag) = self.cancel_wait.lock() else {
+            return self.is_cancelled();
+        };
+        while !*flag {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            flag = match self.cancelled.wait_timeout(flag, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return self.is_cancelled(),
+            };
+        }
+        true
     }
 
     /// Whether a stop was asked for.
@@ -159,7 +194,23 @@ mod tests {
             BTreeMap::from([("EBUSY".to_string(), 3)])
         );
         assert!(!p.is_cancelled());
+        assert!(!p.sleep(Duration::from_millis(1)));
         p.cancel();
         assert!(p.is_cancelled());
+        assert!(
+            p.sleep(Duration::from_secs(60)),
+            "a cancelled move never sleeps"
+        );
+    }
+
+    #[test]
+    fn a_cancel_wakes_a_sleeper_at_once() {
+        let p = std::sync::Arc::new(MoveProgress::new());
+        let sleeper = {
+            let p = p.clone();
+            std::thread::spawn(move || p.sleep(Duration::from_secs(600)))
+        };
+        p.cancel();
+        assert!(sleeper.join().unwrap());
     }
 }

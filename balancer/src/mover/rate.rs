@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::progress::MoveProgress;
 use crate::chunk::CHUNK_BYTES;
 
 /// A byte-rate limit measured from a start time.
@@ -30,15 +31,12 @@ impl RateLimit {
         due.saturating_sub(now.saturating_duration_since(self.start))
     }
 
-    /// Sleeps as long as [`delay`](Self::delay) says, in slices, returning early once
-    /// `cancelled` says so.
-    pub fn wait(&self, moved: u64, cancelled: &dyn Fn() -> bool) {
-        loop {
-            let delay = self.delay(moved, Instant::now());
-            if delay.is_zero() || cancelled() {
-                return;
-            }
-            std::thread::sleep(delay.min(Duration::from_millis(20)));
+    /// Sleeps as long as [`delay`](Self::delay) says for the bytes `progress` has moved,
+    /// waking at once if the move is cancelled.
+    pub fn wait(&self, progress: &MoveProgress) {
+        let delay = self.delay(progress.bytes_moved(), Instant::now());
+        if !delay.is_zero() {
+            progress.sleep(delay);
         }
     }
 
@@ -85,9 +83,15 @@ mod tests {
     #[test]
     fn waiting_stops_on_cancel_and_huge_batches_fit_the_rate() {
         let limit = RateLimit::new(Some(1 << 20));
+        let progress = MoveProgress::new();
+        progress.add_moved(25_600);
+        progress.cancel();
         let t = Instant::now();
-        limit.wait(100 << 20, &|| true);
-        assert!(t.elapsed() < Duration::from_secs(1));
+        limit.wait(&progress);
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "100 MiB ahead, but cancelled"
+        );
         assert_eq!(limit.huge_pages_per_call(512), 1);
         assert_eq!(RateLimit::new(Some(200 << 20)).huge_pages_per_call(512), 10);
         assert_eq!(RateLimit::new(None).huge_pages_per_call(512), 512);

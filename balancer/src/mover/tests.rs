@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use super::progress::MoveProgress;
 use super::*;
+use crate::chunk::CHUNK_BYTES;
 use crate::page_nodes::PageNodes;
 
 const BASE: u64 = 0x7f00_0000_0000;
@@ -22,6 +23,8 @@ struct Sim {
     room: Mutex<Option<u64>>,
     /// A huge-page simulation: moving a block's first page moves the whole block.
     huge: bool,
+    /// Whether `room` answers for mbind's check before each call.
+    room_known: bool,
     /// Every move call's batch size.
     calls: Mutex<Vec<usize>>,
     /// Pages queried (move_pages without nodes), over all calls.
@@ -30,6 +33,14 @@ struct Sim {
     call_errno: Option<i32>,
     /// Cancel this progress after the first move call.
     cancel_after_first: Option<std::sync::Arc<MoveProgress>>,
+    /// For the next move calls, one entry each: the kernel writes the status of the first
+    /// `.0` pages, moves the next `.1` without writing their status, never reaches the rest,
+    /// and returns how many pages it did not report.
+    partial: Mutex<Vec<(usize, usize)>>,
+    /// Pages the guest faults in (page index, node) at the next move call.
+    fault_in: Mutex<Vec<(u64, i32)>>,
+    /// mbind calls, as (address, length, target).
+    ranges: Mutex<Vec<(u64, u64, u32)>>,
 }
 
 impl Sim {
@@ -107,6 +118,19 @@ impl Sim {
     }
 }
 
+impl Sim {
+    fn io(&self) -> MoveIo<'_> {
+        MoveIo {
+            pages: self,
+            ranges: self,
+        }
+    }
+
+    fn fault_in_at_next_move(&self, page: u64, node: i32) {
+        self.fault_in.lock().unwrap().push((page, node));
+    }
+}
+
 impl PageMover for Sim {
     fn move_pages(
         &self,
@@ -123,21 +147,68 @@ impl PageMover for Sim {
             return Ok(0);
         };
         self.calls.lock().unwrap().push(pages.len());
+        for (page, node) in self.fault_in.lock().unwrap().drain(..) {
+            self.nodes
+                .lock()
+                .unwrap()
+                .insert(BASE + page * PAGE_SIZE, node);
+        }
         if let Some(errno) = self.call_errno {
             return Err(io::Error::from_raw_os_error(errno));
         }
-        for ((p, n), s) in pages.iter().zip(nodes).zip(status.iter_mut()) {
-            *s = self.move_one(*p, *n);
+        let partial = {
+            let mut p = self.partial.lock().unwrap();
+            (!p.is_empty()).then(|| p.remove(0))
+        };
+        let (written, silent) = partial.unwrap_or((pages.len(), 0));
+        for (i, ((p, n), s)) in pages.iter().zip(nodes).zip(status.iter_mut()).enumerate() {
+            if i < written {
+                *s = self.move_one(*p, *n);
+            } else if i < written + silent {
+                self.move_one(*p, *n);
+            }
         }
         if let Some(progress) = &self.cancel_after_first {
             progress.cancel();
         }
-        Ok(0)
+        Ok(pages.len() - written.min(pages.len()))
     }
 
-    fn resident(&self, _: u64, r: &mut [u8]) -> io::Result<()> {
-        r.fill(1);
+    fn resident(&self, addr: u64, r: &mut [u8]) -> io::Result<()> {
+        let map = self.nodes.lock().unwrap();
+        for (i, byte) in r.iter_mut().enumerate() {
+            *byte = u8::from(map.contains_key(&(addr + i as u64 * PAGE_SIZE)));
+        }
         Ok(())
+    }
+}
+
+impl RangeMover for Sim {
+    /// Moves every populated page of the range to `target` while it has room, and (like a
+    /// preferred policy) leaves the rest where it is.
+    fn move_range(&self, addr: u64, len: u64, target: u32) -> io::Result<()> {
+        self.ranges.lock().unwrap().push((addr, len, target));
+        let mut page = addr;
+        while page < addr + len {
+            let mut nodes = self.nodes.lock().unwrap();
+            if nodes.get(&page).is_some_and(|n| *n != target as i32) {
+                let mut room = self.room.lock().unwrap();
+                if room.is_none_or(|left| left > 0) {
+                    nodes.insert(page, target as i32);
+                    if let Some(left) = room.as_mut() {
+                        *left -= 1;
+                    }
+                }
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    fn room(&self, _: u32) -> Option<u64> {
+        self.room_known
+            .then(|| self.room.lock().unwrap().map(|p| p * PAGE_SIZE))
+            .flatten()
     }
 }
 
@@ -168,7 +239,7 @@ fn moves_every_populated_page_once_and_skips_the_rest() {
     });
     let sim = Sim::with_pages(states);
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(150, 1, 32, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(150, 1, 32, 1), &progress);
     assert_eq!(
         outcome,
         MoveOutcome {
@@ -192,7 +263,7 @@ fn busy_pages_are_retried_until_they_move() {
     sim.script(0, vec![-libc::EBUSY, -libc::EAGAIN]);
     sim.script(5, vec![-libc::EBUSY]);
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(10, 1, 512, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(10, 1, 512, 1), &progress);
     assert_eq!(outcome.stopped, None);
     assert_eq!(sim.on(1), 10);
     assert_eq!(progress.snapshot().pages_failed, 0);
@@ -208,7 +279,7 @@ fn pages_busy_for_good_fail_by_reason_after_bounded_retries() {
     let sim = Sim::with_pages((0..4).map(|_| Some(0)));
     sim.script(0, vec![-libc::EAGAIN; 100]);
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(4, 1, 512, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(4, 1, 512, 1), &progress);
     assert_eq!(
         outcome,
         MoveOutcome {
@@ -233,7 +304,7 @@ fn a_full_target_stops_the_move_and_reports_what_moved() {
     let sim = Sim::with_pages((0..100).map(|_| Some(0)));
     *sim.room.lock().unwrap() = Some(40);
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(100, 1, 16, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(100, 1, 16, 1), &progress);
     assert_eq!(outcome.stopped, Some(StopReason::TargetFull(1)));
     assert_eq!(outcome.left_behind, 60);
     let s = progress.snapshot();
@@ -261,7 +332,7 @@ fn unpopulated_and_shared_pages() {
     sim.script(1, vec![-libc::EFAULT]);
     sim.script(2, vec![-libc::EACCES]);
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(6, 1, 512, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(6, 1, 512, 1), &progress);
     assert_eq!(outcome.stopped, None);
     let s = progress.snapshot();
     assert_eq!(
@@ -280,7 +351,7 @@ fn a_page_reported_absent_while_it_travelled_counts_as_moved() {
     let sim = Sim::with_pages((0..6).map(|_| Some(0)));
     sim.script(3, vec![-libc::ENOENT]);
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(6, 1, 512, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(6, 1, 512, 1), &progress);
     assert_eq!(
         outcome,
         MoveOutcome {
@@ -298,7 +369,7 @@ fn a_page_reported_absent_while_it_travelled_counts_as_moved() {
 fn a_failing_call_stops_the_move_with_its_reason() {
     let mut sim = Sim::with_pages((0..6).map(|_| Some(0)));
     sim.call_errno = Some(libc::ENODEV);
-    let outcome = run_move(&sim, &spec(6, 3, 512, 1), &MoveProgress::new());
+    let outcome = run_move(sim.io(), &spec(6, 3, 512, 1), &MoveProgress::new());
     assert_eq!(
         outcome.stopped,
         Some(StopReason::Failed(
@@ -307,7 +378,7 @@ fn a_failing_call_stops_the_move_with_its_reason() {
     );
     assert_eq!(outcome.left_behind, 6);
     sim.call_errno = Some(libc::EPERM);
-    let outcome = run_move(&sim, &spec(6, 3, 512, 1), &MoveProgress::new());
+    let outcome = run_move(sim.io(), &spec(6, 3, 512, 1), &MoveProgress::new());
     assert!(matches!(outcome.stopped, Some(StopReason::Failed(m)) if m.contains("EPERM")));
 }
 
@@ -316,7 +387,7 @@ fn cancel_stops_between_batches() {
     let progress = std::sync::Arc::new(MoveProgress::new());
     let mut sim = Sim::with_pages((0..100).map(|_| Some(0)));
     sim.cancel_after_first = Some(progress.clone());
-    let outcome = run_move(&sim, &spec(100, 1, 10, 1), &progress);
+    let outcome = run_move(sim.io(), &spec(100, 1, 10, 1), &progress);
     assert_eq!(outcome.stopped, Some(StopReason::Cancelled));
     assert_eq!((sim.on(1), outcome.left_behind), (10, 90));
     assert_eq!(progress.snapshot().pages_moved, 10);
@@ -326,7 +397,7 @@ fn cancel_stops_between_batches() {
 fn workers_share_the_pages_between_them() {
     let sim = Sim::with_pages((0..4096).map(|_| Some(0)));
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &spec(4096, 1, 256, 4), &progress);
+    let outcome = run_move(sim.io(), &spec(4096, 1, 256, 4), &progress);
     assert_eq!(outcome.stopped, None);
     assert_eq!(sim.on(1), 4096);
     assert_eq!(progress.snapshot().pages_moved, 4096);
@@ -342,7 +413,7 @@ fn huge_pages_are_addressed_once_per_block() {
     let mut s = spec(pages, 1, 512, 1);
     s.huge_first = true;
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &s, &progress);
+    let outcome = run_move(sim.io(), &s, &progress);
     assert_eq!(outcome.stopped, None);
     assert_eq!(sim.on(1), pages as usize);
     let snap = progress.snapshot();
@@ -367,7 +438,7 @@ fn the_plans_snapshot_spares_the_first_query() {
     s.huge_first = true;
     s.known = vec![snapshot];
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &s, &progress);
+    let outcome = run_move(sim.io(), &s, &progress);
     assert_eq!(outcome.stopped, None);
     assert_eq!(sim.on(1), pages as usize);
     assert_eq!(progress.snapshot().pages_moved, 512);
@@ -383,7 +454,7 @@ fn blocks_of_base_pages_move_page_by_page_after_their_first_page() {
     let mut s = spec(pages, 1, 512, 1);
     s.huge_first = true;
     let progress = MoveProgress::new();
-    let outcome = run_move(&sim, &s, &progress);
+    let outcome = run_move(sim.io(), &s, &progress);
     assert_eq!(
         outcome,
         MoveOutcome {
@@ -406,7 +477,7 @@ fn a_cancel_during_the_huge_pass_reports_what_stayed() {
     let mut s = spec(pages, 1, 512, 1);
     s.huge_first = true;
     s.rate_limit = Some(2 << 20); // one head per call
-    let outcome = run_move(&sim, &s, &progress);
+    let outcome = run_move(sim.io(), &s, &progress);
     assert_eq!(outcome.stopped, Some(StopReason::Cancelled));
     assert_eq!((sim.on(1), outcome.left_behind), (512, 3 * 512));
     // The block that travelled counted as it went.
@@ -436,8 +507,12 @@ fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_
         target: 0,
     };
     let here = crate::pages::SystemPages;
+    let io = MoveIo {
+        pages: &here,
+        ranges: &Sim::default(),
+    };
     let outcome = run_move(
-        &here,
+        io,
         &MoveSpec {
             tasks: vec![task],
             method: Method::MovePages {
@@ -461,7 +536,7 @@ fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_
         let task = MoveTask { target: 7, ..task };
         let progress = MoveProgress::new();
         let outcome = run_move(
-            &here,
+            io,
             &MoveSpec {
                 tasks: vec![task],
                 method: Method::MovePages {
@@ -483,4 +558,189 @@ fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_
     }
     // SAFETY: unmaps the mapping made above.
     unsafe { libc::munmap(ptr, len) };
+}
+
+/// Moves of `pages` pages starting on `from` to `to`, with the kernel giving up part-way in
+/// the first call: it reports 2 pages, moves 3 more without a word, and never reaches the
+/// rest.
+fn move_with_an_unwritten_tail(from: i32, to: u32) -> (Sim, MoveProgress, MoveOutcome) {
+    let sim = Sim::with_pages((0..10).map(|_| Some(from)));
+    sim.partial.lock().unwrap().push((2, 3));
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &spec(10, to, 512, 1), &progress);
+    (sim, progress, outcome)
+}
+
+#[test]
+fn pages_the_kernel_did_not_report_are_asked_about_not_taken_for_node_0() {
+    let (sim, progress, outcome) = move_with_an_unwritten_tail(1, 0);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(outcome.left_behind, 0);
+    assert_eq!(sim.on(0), 10, "the unreached pages were moved after all");
+    let s = progress.snapshot();
+    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (10, 10, 0));
+    // The first call, then one retry of the five pages the kernel never reached.
+    assert_eq!(*sim.calls.lock().unwrap(), vec![10, 5]);
+}
+
+#[test]
+fn pages_the_kernel_did_not_report_are_retried_not_failed_for_node_1() {
+    let (sim, progress, outcome) = move_with_an_unwritten_tail(0, 1);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(1), 10);
+    let s = progress.snapshot();
+    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (10, 10, 0));
+    assert!(s.failed_by_reason.is_empty(), "{:?}", s.failed_by_reason);
+}
+
+#[test]
+fn a_batch_the_kernel_never_reached_is_moved_again() {
+    let sim = Sim::with_pages((0..8).map(|_| Some(1)));
+    sim.partial.lock().unwrap().push((0, 0));
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &spec(8, 0, 512, 1), &progress);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(0), 8);
+    assert_eq!(progress.snapshot().pages_moved, 8);
+    assert_eq!(*sim.calls.lock().unwrap(), vec![8, 8]);
+}
+
+#[test]
+fn pages_the_kernel_keeps_giving_up_on_fail_after_the_retries() {
+    let sim = Sim::with_pages((0..4).map(|_| Some(0)));
+    sim.partial
+        .lock()
+        .unwrap()
+        .extend(std::iter::repeat_n((0, 0), 1 + batch::MAX_RETRIES as usize));
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &spec(4, 1, 512, 1), &progress);
+    assert_eq!(outcome.left_behind, 4);
+    let s = progress.snapshot();
+    assert_eq!((s.pages_moved, s.pages_failed), (0, 4));
+    assert_eq!(
+        s.failed_by_reason,
+        BTreeMap::from([(status::NOT_MIGRATED.to_string(), 4)])
+    );
+    assert_eq!(sim.on(0), 4, "nothing moved, nothing counted as moved");
+}
+
+#[test]
+fn pages_faulted_in_after_the_plans_query_are_moved_too() {
+    // The plan saw pages 4..8 absent; the guest faulted them in (on node 0) before new faults
+    // were pointed at node 1.
+    let sim = Sim::with_pages((0..8).map(|_| Some(0)));
+    let mut snapshot = PageNodes::with_capacity(BASE, 8);
+    for i in 0..8 {
+        assert!(snapshot.record(if i < 4 { 0 } else { -libc::ENOENT }));
+    }
+    let mut s = spec(8, 1, 512, 1);
+    s.known = vec![snapshot];
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &s, &progress);
+    assert_eq!(outcome.stopped, None);
+    assert_eq!(sim.on(1), 8);
+    let snap = progress.snapshot();
+    assert_eq!((snap.pages_total, snap.pages_moved), (8, 8));
+}
+
+#[test]
+fn pages_faulted_in_off_the_target_during_the_move_are_found_and_moved() {
+    // Page 9 is absent at first; the guest faults it in on node 0 (the target was full at
+    // that moment) while the first batch moves.
+    let sim = Sim::with_pages((0..10).map(|i| (i < 9).then_some(0)));
+    sim.fault_in_at_next_move(9, 0);
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &spec(10, 1, 512, 1), &progress);
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 0
+        }
+    );
+    assert_eq!(sim.on(1), 10);
+    let snap = progress.snapshot();
+    assert_eq!((snap.pages_total, snap.pages_moved), (10, 10));
+}
+
+#[test]
+fn pages_faulted_in_on_the_target_during_the_move_need_nothing() {
+    let sim = Sim::with_pages((0..10).map(|i| (i < 9).then_some(0)));
+    sim.fault_in_at_next_move(9, 1);
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &spec(10, 1, 512, 1), &progress);
+    assert_eq!(outcome.stopped, None);
+    let snap = progress.snapshot();
+    assert_eq!((snap.pages_total, snap.pages_moved), (9, 9));
+    assert_eq!(sim.calls.lock().unwrap().len(), 1);
+}
+
+fn mbind_spec(pages: u64, target: u32) -> MoveSpec {
+    MoveSpec {
+        method: Method::Mbind {
+            step: 4 * PAGE_SIZE,
+        },
+        ..spec(pages, target, 512, 1)
+    }
+}
+
+#[test]
+fn mbind_moves_range_by_range_and_counts_what_arrived() {
+    let sim = Sim::with_pages((0..10).map(|i| (i != 5).then_some(0)));
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &mbind_spec(10, 1), &progress);
+    assert_eq!(
+        outcome,
+        MoveOutcome {
+            stopped: None,
+            left_behind: 0
+        }
+    );
+    assert_eq!(sim.on(1), 9);
+    let s = progress.snapshot();
+    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (9, 9, 0));
+    let ranges = sim.ranges.lock().unwrap();
+    assert_eq!(
+        ranges.len(),
+        3,
+        "three ranges of 4 pages at most: {ranges:?}"
+    );
+    assert!(ranges.iter().all(|(_, _, t)| *t == 1));
+}
+
+#[test]
+fn mbind_stops_as_target_full_when_pages_land_elsewhere() {
+    // The target takes 6 pages; the kernel then places the others elsewhere (they stay).
+    let sim = Sim::with_pages((0..12).map(|_| Some(0)));
+    *sim.room.lock().unwrap() = Some(6);
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &mbind_spec(12, 1), &progress);
+    assert_eq!(outcome.stopped, Some(StopReason::TargetFull(1)));
+    assert_eq!(outcome.left_behind, 6);
+    assert_eq!((sim.on(1), sim.on(0)), (6, 6));
+    let s = progress.snapshot();
+    assert_eq!((s.pages_moved, s.pages_failed), (6, 6));
+    assert_eq!(s.failed_by_reason.get("ENOMEM"), Some(&6));
+    assert_eq!(
+        sim.ranges.lock().unwrap().len(),
+        2,
+        "no call after the spill"
+    );
+}
+
+#[test]
+fn mbind_makes_no_call_the_target_has_no_room_for() {
+    let mut sim = Sim::with_pages((0..12).map(|_| Some(0)));
+    sim.room_known = true;
+    *sim.room.lock().unwrap() = Some(4 + (mbind::MBIND_ROOM_MARGIN / PAGE_SIZE));
+    let progress = MoveProgress::new();
+    let outcome = run_move(sim.io(), &mbind_spec(12, 1), &progress);
+    assert_eq!(outcome.stopped, Some(StopReason::TargetFull(1)));
+    assert_eq!(
+        (sim.on(1), sim.on(0)),
+        (4, 8),
+        "one call, then room for no more"
+    );
+    assert_eq!(outcome.left_behind, 8);
+    assert_eq!(progress.snapshot().failed_by_reason.get("ENOMEM"), Some(&8));
 }

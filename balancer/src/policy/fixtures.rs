@@ -31,6 +31,7 @@ pub fn region_at(
             len: chunks.len() as u64 * CHUNK_BYTES,
             host_addr: host_base(index),
             policy: MemPolicy::Bind(0),
+            hugetlb: false,
         },
         chunks,
     }

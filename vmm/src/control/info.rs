@@ -74,6 +74,7 @@ impl VmControl {
                     memory_mib: s.memory_mib,
                     host_node: s.host_node,
                     policy: s.policy,
+                    policy_note: self.balancer.binding_note(node.id),
                     regions: self
                         .ram
                         .regions()

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use api::model::{
-    AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest, HotChunk,
-    MoveMethod, RebalanceAccepted, RebalancePolicy, RebalanceRequest, RebalanceState,
-    RebalanceStatus,
+    AutoBalanceHold, AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest,
+    HotChunk, MoveMethod, RebalanceAccepted, RebalanceOrigin, RebalancePolicy, RebalanceRequest,
+    RebalanceState, RebalanceStatus,
 };
 use api::request::{ApiError, ErrorKind};
 use balancer::chunk::CHUNK_BYTES;
-use balancer::engine::job::{JobReport, JobState};
+use balancer::engine::job::{JobOrigin, JobReport, JobState};
 use balancer::engine::{EngineError, RebalanceParams};
 use balancer::idlist::format_id_list;
 use balancer::mover::{Method, DEFAULT_BATCH_PAGES, DEFAULT_MBIND_STEP};
@@ -63,6 +63,10 @@ pub fn status_of(report: &JobReport) -> RebalanceStatus {
     RebalanceStatus {
         id: report.id.clone(),
         policy: policy_of_name(report.policy),
+        origin: match report.origin {
+            JobOrigin::Operator => RebalanceOrigin::Operator,
+            JobOrigin::Auto => RebalanceOrigin::Auto,
+        },
         state: match report.state {
             JobState::Queued => RebalanceState::Queued,
             JobState::Running => RebalanceState::Running,
@@ -297,6 +301,15 @@ impl VmControl {
             max_mib_per_s: r.rate as f64 / MIB,
             rebalances_started: r.rebalances_started,
             last_decision: r.last_decision,
+            holds: r
+                .holds
+                .into_iter()
+                .map(|h| AutoBalanceHold {
+                    guest_node: h.guest_node,
+                    reason: h.reason,
+                    held_s: h.held_for.as_secs(),
+                })
+                .collect(),
         }
     }
 

@@ -120,6 +120,7 @@ impl VmControl {
         }
         set_affinity(tid, &cpus)
             .map_err(|e| internal(&format!("cannot set the affinity of vCPU {id}"), e))?;
+        shared.pins.fetch_add(1, Ordering::SeqCst);
         Ok(self.vcpu_info(id, Some(&host)))
     }
 }

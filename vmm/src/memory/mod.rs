@@ -10,7 +10,7 @@ pub mod mapping;
 use std::sync::Mutex;
 
 use balancer::guest::MemoryRegion;
-use balancer::mempolicy::{set_policy, MemPolicy};
+use balancer::mempolicy::{set_policy, MemPolicy, MPOL_MF_MOVE, MPOL_MF_STRICT};
 use vm_memory::mmap::MmapRegionBuilder;
 use vm_memory::{GuestAddress, GuestMemoryMmap, GuestRegionMmap};
 
@@ -45,6 +45,7 @@ pub struct Backing {
 pub struct GuestRam {
     memory: GuestMemoryMmap,
     regions: Vec<RamRegion>,
+    hugetlb: bool,
     policies: Mutex<Vec<MemPolicy>>,
     // Declared last: dropped after `memory`, which points into it.
     _mappings: Vec<HostMapping>,
@@ -122,6 +123,7 @@ impl GuestRam {
         Ok(Self {
             memory,
             regions,
+            hugetlb: backing.kind == MemoryBacking::Hugetlb,
             policies,
             _mappings: mappings,
         })
@@ -197,8 +199,26 @@ impl GuestRam {
                 len: r.range.size,
                 host_addr: r.host_addr,
                 policy: self.policy(i),
+                hugetlb: self.hugetlb,
             })
             .collect()
+    }
+
+    /// Gives `[addr, addr + len)`, which must lie inside one region, `policy`, moving its
+    /// pages to satisfy it (mbind with MPOL_MF_MOVE | MPOL_MF_STRICT). The region's recorded
+    /// policy is left as it was: the balancer's policy guard, the only caller, sets the whole
+    /// region's policy afterwards.
+    pub fn move_range(&self, addr: u64, len: u64, policy: &MemPolicy) -> std::io::Result<()> {
+        let inside = self.regions.iter().any(|r| {
+            addr >= r.host_addr
+                && addr
+                    .checked_add(len)
+                    .is_some_and(|end| end <= r.host_addr + r.range.size)
+        });
+        if !inside {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        set_policy(addr, len, policy, MPOL_MF_MOVE | MPOL_MF_STRICT)
     }
 }
 

@@ -15,6 +15,8 @@ pub struct VcpuShared {
     pub tid: AtomicI32,
     /// Its thread's pthread handle, for kicking.
     pub pthread: AtomicU64,
+    /// How many times an operator pinned it (`PUT /v1/vcpus/{id}/affinity`).
+    pub pins: AtomicU64,
     /// Its exits.
     pub exits: ExitCounters,
 }

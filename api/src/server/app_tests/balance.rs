@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 
 use super::{error_of, respond, run, send};
 use crate::model::{
-    AutoBalanceInfo, GuestNodeHeat, HeatInfo, HotChunk, RebalanceAccepted, RebalancePolicy,
-    RebalanceState, RebalanceStatus,
+    AutoBalanceInfo, GuestNodeHeat, HeatInfo, HotChunk, RebalanceAccepted, RebalanceOrigin,
+    RebalancePolicy, RebalanceState, RebalanceStatus,
 };
 use crate::request::{ApiError, ErrorKind, VmReply, VmRequest, VmResponse};
 use crate::server::routes::NO_POLICY;
@@ -18,6 +18,7 @@ fn status(id: &str, state: RebalanceState) -> RebalanceStatus {
     RebalanceStatus {
         id: id.into(),
         policy: RebalancePolicy::FollowVcpus,
+        origin: RebalanceOrigin::Operator,
         state,
         pages_total: 1024,
         pages_moved: 512,
@@ -54,6 +55,7 @@ fn auto(enabled: bool) -> AutoBalanceInfo {
         max_mib_per_s: 256.0,
         rebalances_started: 0,
         last_decision: None,
+        holds: Vec::new(),
     }
 }
 

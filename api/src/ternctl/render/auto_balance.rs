@@ -22,6 +22,12 @@ pub fn render_auto_balance(auto: &AutoBalanceInfo) -> String {
     ] {
         table.row(vec![key.to_string(), value]);
     }
+    for hold in &auto.holds {
+        table.row(vec![
+            format!("holds guest node {}", hold.guest_node),
+            format!("{} ({} s)", hold.reason, hold.held_s),
+        ]);
+    }
     table.render()
 }
 
@@ -37,6 +43,7 @@ mod tests {
             max_mib_per_s: 256.0,
             rebalances_started: 3,
             last_decision: Some("guest node 1 follows its vCPUs to host node 0 (rb-3)".into()),
+            holds: Vec::new(),
         };
         assert_eq!(
             render_auto_balance(&auto),

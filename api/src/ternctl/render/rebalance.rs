@@ -110,6 +110,8 @@ pub fn failure_sentence(status: &RebalanceStatus) -> Option<String> {
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
+    use crate::model::RebalanceOrigin;
+
     use super::*;
 
     /// A to-node rebalance of 1 GiB, `moved` of 262144 pages moved in `elapsed_ms`.
@@ -117,6 +119,7 @@ pub(crate) mod tests {
         RebalanceStatus {
             id: "rb-1".into(),
             policy: RebalancePolicy::ToNode,
+            origin: RebalanceOrigin::Operator,
             state,
             pages_total: 262_144,
             pages_moved: moved,

@@ -118,6 +118,7 @@ mod tests {
             memory_mib,
             host_node: Some(id),
             policy: "bind".into(),
+            policy_note: None,
             regions,
         }
     }

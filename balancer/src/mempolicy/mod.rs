@@ -1,4 +1,7 @@
-//! NUMA memory policies on ranges of Tern's address space: mbind(2).
+//! NUMA memory policies on ranges of Tern's address space: mbind(2), and the guard through
+//! which a rebalance changes them ([`guard`]).
+
+pub mod guard;
 
 use std::io;
 
