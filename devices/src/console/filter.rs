@@ -139,6 +139,20 @@ impl EscapeFilter {
         }
     }
 
+    /// A byte that has no place in the sequence being collected: a C0 control acts there and
+    /// then, DEL is ignored, and a byte from 0x80 ends the sequence and is taken as text.
+    fn stray_in_sequence(&mut self, byte: u8, out: &mut Vec<u8>) {
+        match byte {
+            0x00..=0x1f => self.control_inside(byte, out),
+            DEL => self.dropped += 1,
+            _ => {
+                self.drop_seq();
+                self.state = State::Ground;
+                self.ground(byte, out);
+            }
+        }
+    }
+
     fn byte(&mut self, byte: u8, out: &mut Vec<u8>) {
         match self.state {
             State::Ground => self.ground(byte, out),
@@ -253,13 +267,7 @@ impl EscapeFilter {
                     matches!(byte, b'7' | b'8' | b'D' | b'E' | b'M' | b'H' | b'=' | b'>'),
                 );
             }
-            0x00..=0x1f => self.control_inside(byte, out),
-            DEL => self.dropped += 1,
-            _ => {
-                self.drop_seq();
-                self.state = State::Ground;
-                self.ground(byte, out);
-            }
+            _ => self.stray_in_sequence(byte, out),
         }
     }
 
@@ -276,13 +284,7 @@ impl EscapeFilter {
                 let designation = self.seq.len() == 3 && b"()*+-./".contains(&self.seq[1]);
                 self.finish(out, designation);
             }
-            0x00..=0x1f => self.control_inside(byte, out),
-            DEL => self.dropped += 1,
-            _ => {
-                self.drop_seq();
-                self.state = State::Ground;
-                self.ground(byte, out);
-            }
+            _ => self.stray_in_sequence(byte, out),
         }
     }
 
@@ -302,13 +304,7 @@ impl EscapeFilter {
                 self.seq.push(byte);
                 self.finish(out, allowed);
             }
-            0x00..=0x1f => self.control_inside(byte, out),
-            DEL => self.dropped += 1,
-            _ => {
-                self.drop_seq();
-                self.state = State::Ground;
-                self.ground(byte, out);
-            }
+            _ => self.stray_in_sequence(byte, out),
         }
     }
 

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::size::number_and_unit;
+
 /// Whether the guest's terminal escape sequences are filtered (see
 /// `devices::console::filter`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -54,14 +56,9 @@ impl FromStr for ByteCount {
     type Err = ByteCountError;
 
     fn from_str(text: &str) -> Result<Self, ByteCountError> {
-        let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (digits, unit) = trimmed.split_at(split);
         let malformed = || ByteCountError::Malformed(text.to_string());
-        let number: u64 = digits.parse().map_err(|_| malformed())?;
-        let shift = match unit.trim_start().to_ascii_lowercase().as_str() {
+        let (number, unit) = number_and_unit(text).ok_or_else(malformed)?;
+        let shift = match unit.as_str() {
             "" | "b" => 0,
             "k" | "kb" | "kib" => 10,
             "m" | "mb" | "mib" => 20,
