@@ -10,6 +10,18 @@
 //! and the decaying score averages the estimates over the intervals that observed the chunk.
 //! The guest then pays at most `per_chunk` faults per observed chunk per interval, whatever
 //! it writes.
+//!
+//! The guest is hostile: if it knew which page of a chunk is watched, it could write just that
+//! page to make the chunk look hot (or avoid it to look cold) and steer the balancer. So the
+//! offsets come from a keyed hash (SipHash, from std's `RandomState`, whose 128-bit key the OS
+//! draws with getrandom(2)) under a key drawn once per tern process, that is per VM, and never
+//! shown to anyone. Seeing some watched pages (through the timing of its write faults) tells
+//! the guest nothing about the next ones. Which chunks take their turn in an interval stays a
+//! plain rotation: it says when a chunk is looked at, not where.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 use crate::chunk::PAGES_PER_CHUNK;
 
@@ -19,11 +31,44 @@ pub const DEFAULT_PAGES_PER_CHUNK: u32 = 1;
 /// per interval, in turn): at one sample a second, 128 faults per GiB of guest memory.
 pub const DEFAULT_EVERY: u32 = 4;
 
+/// The secret behind the watched offsets.
+#[derive(Clone, Debug)]
+pub struct WatchKey(RandomState);
+
+impl WatchKey {
+    /// A fresh key from the OS's random source.
+    pub fn random() -> Self {
+        Self(RandomState::new())
+    }
+
+    /// The keyed hash of (chunk, interval).
+    fn draw(&self, chunk: u64, interval: u64) -> u64 {
+        self.0.hash_one((chunk, interval))
+    }
+}
+
+/// This process's key: drawn at first use, the same for the VM's whole life.
+pub fn vm_key() -> &'static WatchKey {
+    static KEY: OnceLock<WatchKey> = OnceLock::new();
+    KEY.get_or_init(WatchKey::random)
+}
+
 /// A bitmap (one bit per 4 KiB page, like KVM's dirty log) of the pages of a region of
 /// `pages` pages to watch in interval `interval`: in one chunk of every `every`, in turn,
 /// `per_chunk` pages (all of a chunk's pages if it has fewer), at offsets spread over the
-/// chunk and moved each time.
+/// chunk and moved each time, drawn under the VM's key ([`vm_key`]).
 pub fn watch_set(pages: u64, interval: u64, per_chunk: u32, every: u32) -> Vec<u64> {
+    watch_set_keyed(vm_key(), pages, interval, per_chunk, every)
+}
+
+/// [`watch_set`] under `key`.
+pub fn watch_set_keyed(
+    key: &WatchKey,
+    pages: u64,
+    interval: u64,
+    per_chunk: u32,
+    every: u32,
+) -> Vec<u64> {
     let mut bits = vec![0u64; pages.div_ceil(64) as usize];
     let per_chunk = u64::from(per_chunk.max(1));
     let every = u64::from(every.max(1));
@@ -35,7 +80,7 @@ pub fn watch_set(pages: u64, interval: u64, per_chunk: u32, every: u32) -> Vec<u
         let len = PAGES_PER_CHUNK.min(pages - first);
         let picks = per_chunk.min(len);
         let stride = len / picks;
-        let offset = mix(chunk, interval) % stride;
+        let offset = key.draw(chunk, interval) % stride;
         for k in 0..picks {
             let page = first + k * stride + offset;
             bits[(page / 64) as usize] |= 1 << (page % 64);
@@ -60,17 +105,6 @@ pub fn count(bitmap: &[u64], pages: u64) -> u64 {
             u64::from((w & mask).count_ones())
         })
         .sum()
-}
-
-/// A well-spread hash of (chunk, interval) (splitmix64's finaliser), so that the watched
-/// offsets of neighbouring chunks and intervals are unrelated.
-fn mix(chunk: u64, interval: u64) -> u64 {
-    let mut z = chunk
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(interval.wrapping_mul(0xbf58_476d_1ce4_e5b9));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -132,6 +166,42 @@ mod tests {
             }
         }
         assert_eq!(seen, [1; 8]);
+    }
+
+    #[test]
+    fn two_keys_choose_different_pages() {
+        let (a, b) = (WatchKey::random(), WatchKey::random());
+        // 64 chunks over 16 intervals: 1024 draws from 512 offsets each.
+        let differ = (0..16)
+            .filter(|&i| {
+                watch_set_keyed(&a, 64 * 512, i, 1, 1) != watch_set_keyed(&b, 64 * 512, i, 1, 1)
+            })
+            .count();
+        assert_eq!(
+            differ, 16,
+            "every interval's choice differs between the keys"
+        );
+        let same: usize = (0..16)
+            .map(|i| {
+                let (x, y) = (
+                    pages_of(&watch_set_keyed(&a, 64 * 512, i, 1, 1)),
+                    pages_of(&watch_set_keyed(&b, 64 * 512, i, 1, 1)),
+                );
+                x.iter().zip(&y).filter(|(p, q)| p == q).count()
+            })
+            .sum();
+        // Two independent keys agree on a chunk's page about once in 512.
+        assert!(same < 16, "{same} of 1024 pages agree");
+    }
+
+    #[test]
+    fn one_key_chooses_the_same_pages_every_time_it_is_asked() {
+        let key = WatchKey::random();
+        assert_eq!(
+            watch_set_keyed(&key, 4096, 9, 2, 1),
+            watch_set_keyed(&key, 4096, 9, 2, 1)
+        );
+        assert_eq!(watch_set(4096, 9, 2, 1), watch_set(4096, 9, 2, 1));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! - [`serial`]: the 8250 UART at 0x3f8 / IRQ 4 that carries the guest console to tern's
 //!   standard output and tern's standard input to the guest.
+//! - [`console`]: the console output's bounded buffer, its limits, its escape filter and the
+//!   thread that writes it out.
 //! - [`i8042`]: the PS/2 controller's reset line, so that a guest reboot reaches tern.
 //! - [`acpi_pm`]: the hardware-reduced ACPI power-management block (soft-off and reset).
 //! - [`power`]: how a device reports the guest's power requests to the VMM.
@@ -10,6 +12,7 @@
 //! Devices sit on a port I/O bus from `vm-device`; the VMM owns the bus and the wiring.
 
 pub mod acpi_pm;
+pub mod console;
 pub mod i8042;
 pub mod power;
 pub mod serial;

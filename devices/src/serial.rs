@@ -1,12 +1,15 @@
 //! The guest console: an 8250 UART at 0x3f8 (IRQ 4) from `vm-superio`.
 //!
-//! Output goes to any writer (tern's stdout). Input comes from a file descriptor (tern's
-//! stdin) through [`ConsoleInput`], an event-manager subscriber that stops reading while the
-//! UART's receive FIFO is full and starts again when the guest has drained it.
+//! Output goes to any writer (tern's console buffer, see [`crate::console`]). Input comes from
+//! a file descriptor (tern's stdin) through [`ConsoleInput`], an event-manager subscriber that
+//! stops reading while the UART's receive FIFO is full and starts again when the guest has
+//! drained it. Only that wait is ever signalled: a guest reading an empty receive register in
+//! a loop wakes no other thread.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
@@ -25,17 +28,25 @@ pub const COM_PORT_COUNT: u16 = 8;
 /// Legacy interrupt line of COM1.
 pub const COM1_IRQ: u32 = 4;
 
-/// Tells the input side that the guest emptied the receive FIFO.
+/// Tells the input side that the guest emptied the receive FIFO, when it is waiting for that.
 #[derive(Debug)]
-struct InputDrained(EventFdTrigger);
+struct InputDrained {
+    event: EventFdTrigger,
+    /// Input is waiting for room: set by the input side when it finds the FIFO full.
+    waiting: AtomicBool,
+}
 
 impl SerialEvents for InputDrained {
     fn buffer_read(&self) {}
     fn out_byte(&self) {}
     fn tx_lost_byte(&self) {}
     fn in_buffer_empty(&self) {
-        if let Err(err) = self.0.write(1) {
-            log::warn!("serial: cannot signal a drained input buffer: {err}");
+        // The UART calls this after every read that leaves the FIFO empty, including reads
+        // of an already empty FIFO; only the first after the input side asked is signalled.
+        if self.waiting.swap(false, Ordering::Relaxed) {
+            if let Err(err) = self.event.write(1) {
+                log::warn!("serial: cannot signal a drained input buffer: {err}");
+            }
         }
     }
 }
@@ -61,11 +72,12 @@ impl SerialConsole {
         out: Box<dyn Write + Send>,
     ) -> Result<(Self, EventFdTrigger), Error> {
         let drained = EventFdTrigger::new().map_err(|e| Error::EventFd("serial input", e))?;
-        let events = InputDrained(
-            drained
+        let events = InputDrained {
+            event: drained
                 .try_clone()
                 .map_err(|e| Error::EventFd("serial input", e))?,
-        );
+            waiting: AtomicBool::new(false),
+        };
         let uart = Serial::with_events(irq, events, out);
         Ok((Self { uart }, drained))
     }
@@ -84,6 +96,11 @@ impl SerialConsole {
     /// Free room in the receive FIFO, in bytes.
     pub fn input_room(&self) -> usize {
         self.uart.fifo_capacity()
+    }
+
+    /// Asks for the drained eventfd to fire once, when the guest next empties the FIFO.
+    pub fn wake_input_when_drained(&self) {
+        self.uart.events().waiting.store(true, Ordering::Relaxed);
     }
 }
 
@@ -138,7 +155,14 @@ impl ConsoleInput {
 
     fn pump(&mut self, ops: &mut EventOps) {
         let room = match self.console.lock() {
-            Ok(console) => console.input_room(),
+            Ok(console) => {
+                let room = console.input_room();
+                if room == 0 {
+                    // Under the lock, so the guest's read that empties the FIFO sees it.
+                    console.wake_input_when_drained();
+                }
+                room
+            }
             Err(_) => return,
         };
         if room == 0 {
@@ -232,15 +256,54 @@ mod tests {
         assert_eq!(&*sink.0.lock().unwrap(), b"hi\n");
     }
 
+    fn read_data(uart: &mut SerialConsole) -> u8 {
+        let mut byte = [0u8];
+        uart.pio_read(PioAddress(COM1_PORT_BASE), 0, &mut byte);
+        byte[0]
+    }
+
     #[test]
-    fn input_is_read_back_by_the_guest_and_signals_drained() {
+    fn input_is_read_back_by_the_guest_without_waking_anyone() {
         let irq = EventFdTrigger::new().unwrap();
         let (mut uart, drained) = SerialConsole::new(irq, Box::new(io::sink())).unwrap();
         assert_eq!(uart.enqueue_input(b"x"), 1);
-        let mut byte = [0u8];
-        uart.pio_read(PioAddress(COM1_PORT_BASE), 0, &mut byte);
-        assert_eq!(byte[0], b'x');
-        assert_eq!(drained.read().unwrap(), 1);
+        assert_eq!(read_data(&mut uart), b'x');
+        assert_eq!(
+            drained.read().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "nobody waits for room"
+        );
+    }
+
+    #[test]
+    fn reads_of_an_empty_fifo_signal_nothing_and_a_waiting_input_is_woken_once() {
+        let irq = EventFdTrigger::new().unwrap();
+        let (mut uart, drained) = SerialConsole::new(irq, Box::new(io::sink())).unwrap();
+        for _ in 0..1000 {
+            read_data(&mut uart);
+        }
+        assert_eq!(
+            drained.read().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+
+        let full = vec![b'a'; 64];
+        assert_eq!(uart.enqueue_input(&full), 64);
+        assert_eq!(uart.input_room(), 0);
+        uart.wake_input_when_drained();
+        for _ in 0..63 {
+            read_data(&mut uart);
+        }
+        assert_eq!(
+            drained.read().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "not empty yet"
+        );
+        read_data(&mut uart);
+        for _ in 0..1000 {
+            read_data(&mut uart);
+        }
+        assert_eq!(drained.read().unwrap(), 1, "one wake for the drain");
     }
 
     #[test]

@@ -43,7 +43,7 @@ mod tests {
     use super::*;
 
     const FAULT: &str =
-        "@9.10 [    0.048105] smpboot: Atern: warning: vCPU 0 triple-faulted; the guest was reset";
+        "@9.10 [    0.048105] smpboot: Atern: the guest crashed: vCPU 0 triple-faulted";
 
     #[test]
     fn a_fault_while_the_guest_works_is_reported() {

@@ -27,17 +27,42 @@ pub struct RunningTern {
     pub console: PathBuf,
     /// A client on its socket.
     pub client: Client,
+    /// Where its stderr goes, if not to the test's.
+    pub stderr: Option<PathBuf>,
 }
 
 impl RunningTern {
     /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
     pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
+        Self::spawn(name, kernel, args, None, false)
+    }
+
+    /// Like [`RunningTern::start`], with tern's stdout going to `stdout` instead of the
+    /// console file, and its stderr to a file ([`RunningTern::stderr_text`]).
+    pub fn start_with_stdout(name: &str, kernel: &[u8], args: &[&str], stdout: Stdio) -> Self {
+        Self::spawn(name, kernel, args, Some(stdout), true)
+    }
+
+    fn spawn(
+        name: &str,
+        kernel: &[u8],
+        args: &[&str],
+        stdout: Option<Stdio>,
+        stderr_to_file: bool,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let image = dir.join("guest.elf");
         std::fs::write(&image, kernel).unwrap();
         let sock = dir.join("api.sock");
         let console = dir.join("console.out");
+        let stderr = stderr_to_file.then(|| dir.join("stderr.txt"));
+        let stdout =
+            stdout.unwrap_or_else(|| Stdio::from(std::fs::File::create(&console).unwrap()));
+        let stderr_stdio = match &stderr {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(tern_bin())
             .args([
                 "--kernel",
@@ -47,8 +72,8 @@ impl RunningTern {
             ])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&console).unwrap())
-            .stderr(Stdio::inherit())
+            .stdout(stdout)
+            .stderr(stderr_stdio)
             .spawn()
             .unwrap();
         let client = Client::new(&sock).unwrap();
@@ -58,6 +83,7 @@ impl RunningTern {
             sock,
             console,
             client,
+            stderr,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while tern.client.get("/v1/vm").is_err() {
@@ -123,6 +149,42 @@ impl RunningTern {
             assert!(Instant::now() < deadline);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// What tern wrote to stderr so far (when started with [`RunningTern::start_with_stdout`]).
+    pub fn stderr_text(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// CPU time (user and system) that thread `tid` of tern has used, in seconds.
+    pub fn thread_cpu_s(&self, tid: i64) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", self.child.id())).unwrap();
+        // The fields after the command name (which may hold spaces) start with the state.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a system constant.
+        let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        ticks as f64 / per_s as f64
+    }
+
+    /// CPU time of tern's main thread (its thread id is the process id), in seconds.
+    pub fn main_thread_cpu_s(&self) -> f64 {
+        self.thread_cpu_s(i64::from(self.child.id()))
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for tern to exit: its status and how long it took.
+    pub fn sigterm(&mut self) -> (i32, Duration) {
+        let start = Instant::now();
+        let pid = self.child.id() as i32;
+        // SAFETY: kill only sends a signal to our own child, which has not been reaped.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        let status = self.wait_exit();
+        (status, start.elapsed())
     }
 
     /// Waits for tern to exit; its status.

@@ -108,6 +108,20 @@ fn truncated_bzimage_is_refused() {
 }
 
 #[test]
+fn an_elf_segment_below_1_mib_is_refused() {
+    let elf = tern_tests::tiny_guest::elf_at(0x8000, &[0xf4, 0xeb, 0xfd]);
+    let kernel = write_temp("low.elf", &elf);
+    let out = tern(&["--kernel", kernel.to_str().unwrap(), "--memory", "16M"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = stderr_line(&out);
+    assert!(
+        line.contains("cannot be loaded: a segment at 0x8000-0x8003 lies below 1 MiB, where the boot structures live"),
+        "{line}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn initramfs_that_does_not_fit_is_refused() {
     let kernel = write_temp("tiny2.elf", &tiny_guest("unused"));
     let initramfs = write_temp("big.cpio", &vec![0x55u8; 20 << 20]);

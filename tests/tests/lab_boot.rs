@@ -78,19 +78,25 @@ fn a_guest_reboot_ends_tern_cleanly() {
     assert!(run.lines.iter().any(|l| l == "TERN-GUEST done"));
 }
 
-/// `reboot=t` makes Linux reboot by a triple fault: tern reports it and ends with status 0.
-/// It comes after the guest printed `TERN-GUEST done`, so the lab runner leaves it to the
-/// test (a triple fault before that counts as the lab's failure, see tests/src/guest_fault.rs).
+/// `reboot=t` makes Linux reboot by a triple fault. Tern cannot tell that from a crash, so it
+/// reports it as one: the crash line and status 2 (README, exit status). It comes after the
+/// guest printed `TERN-GUEST done`, so the lab runner leaves it to the test (a triple fault
+/// before that counts as the lab's failure, see tests/src/guest_fault.rs).
 #[test]
-fn a_guest_that_reboots_by_triple_fault_ends_tern_cleanly() {
-    let run = boot(
+fn a_guest_that_reboots_by_triple_fault_is_reported_as_a_crash() {
+    let spec = LabSpec::new(
         "boot_triple_fault",
-        &format!("--kernel /images/bzImage --initramfs /images/guest.cpio --cmdline '{QUIET_CMDLINE} reboot=t tern_exit=reboot'"),
-    );
+        tern_command(&format!("--kernel /images/bzImage --initramfs /images/guest.cpio --cmdline '{QUIET_CMDLINE} reboot=t tern_exit=reboot'")),
+    )
+    .requiring_tern();
+    let out = run_with_retries(&spec).expect("the lab ran");
+    let run =
+        TernRun::parse(&out).unwrap_or_else(|| panic!("tern never finished:\n{}", out.console));
     assert!(run.lines.iter().any(|l| l == "TERN-GUEST done"));
+    assert_eq!(run.status, 2, "{:#?}", run.lines);
     assert_eq!(
         run.tern_messages(),
-        ["tern: warning: vCPU 0 triple-faulted; the guest was reset"],
+        ["tern: the guest crashed: vCPU 0 triple-faulted"],
         "{:#?}",
         run.lines
     );

@@ -72,7 +72,7 @@ fn a_guest_triple_fault_before_it_is_done_is_a_lab_failure() {
     expect_guest_fault(
         "lab_selftest_guest_fault",
         "echo TERN-START at=1.00\n\
-         echo '@1.50 [    0.048105] smpboot: Atern: warning: vCPU 0 triple-faulted; the guest was reset'\n\
+         echo '@1.50 [    0.048105] smpboot: Atern: the guest crashed: vCPU 0 triple-faulted'\n\
          echo 'TERN-EXIT status=0'",
     );
 }
@@ -83,7 +83,7 @@ fn a_guest_triple_fault_before_it_is_done_is_a_lab_failure() {
 fn a_section_after_tern_died_shows_why() {
     let script = format!(
         "{}\n\
-         echo '[    1.2] x86/fpu: xtern: warning: vCPU 0 triple-faulted; the guest was reset' >/tmp/tern.out\n\
+         echo '[    1.2] x86/fpu: xtern: the guest crashed: vCPU 0 triple-faulted' >/tmp/tern.out\n\
          true & pid=$!; wait $pid\n\
          section vm echo never",
         sections::SECTION_FN

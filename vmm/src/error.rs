@@ -89,9 +89,12 @@ pub enum Error {
     /// The kernel image could not be loaded into guest memory.
     #[error("cannot load the kernel {0}: {1}")]
     KernelLoad(PathBuf, String),
-    /// The bzImage has no 64-bit entry point.
-    #[error("the kernel {0} is a bzImage without a 64-bit entry point")]
-    KernelNot64Bit(PathBuf),
+    /// The bzImage's setup header rules it out.
+    #[error("the kernel {0} is a bzImage Tern cannot boot: {1}")]
+    KernelHeader(PathBuf, #[source] crate::boot::kernel::HeaderError),
+    /// An ELF kernel's loadable segment rules it out.
+    #[error("the kernel {0} cannot be loaded: {1}")]
+    KernelSegment(PathBuf, #[source] crate::boot::elf_segments::SegmentError),
     /// The initramfs could not be opened.
     #[error("cannot open the initramfs {0}: {1}")]
     InitramfsOpen(PathBuf, #[source] io::Error),

@@ -6,6 +6,9 @@ use std::sync::Mutex;
 use devices::power::{PowerControl, PowerEvent};
 use devices::trigger::EventFdTrigger;
 
+/// Exit status of a guest crash: a triple fault, or a crash the guest reported.
+pub const STATUS_GUEST_CRASHED: i32 = 2;
+
 /// Why tern stops the VM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExitReason {
@@ -13,7 +16,8 @@ pub enum ExitReason {
     GuestReset,
     /// The guest powered off.
     GuestPowerOff,
-    /// A vCPU triple-faulted, which resets a PC.
+    /// A vCPU triple-faulted. A PC resets on it; Tern counts it as a crash, since it cannot
+    /// tell a guest that chose it to reboot (Linux's `reboot=t`) from one that crashed.
     TripleFault(u8),
     /// The guest kernel reported a crash.
     GuestCrash(u8),
@@ -34,8 +38,9 @@ impl ExitReason {
     /// The process exit status this reason maps to.
     pub fn status(&self) -> i32 {
         match self {
-            Self::GuestReset | Self::GuestPowerOff | Self::TripleFault(_) | Self::ApiShutdown => 0,
-            Self::GuestCrash(_) | Self::VcpuFailed { .. } => 1,
+            Self::GuestReset | Self::GuestPowerOff | Self::ApiShutdown => 0,
+            Self::VcpuFailed { .. } => 1,
+            Self::TripleFault(_) | Self::GuestCrash(_) => STATUS_GUEST_CRASHED,
             Self::Signal(num) => 128 + num,
         }
     }
@@ -130,5 +135,17 @@ mod tests {
         assert_eq!(exit.reason(), ExitReason::GuestReset);
         assert_eq!(exit.reason().status(), 0);
         assert_eq!(ExitReason::Signal(15).status(), 143);
+    }
+
+    #[test]
+    fn a_crash_has_its_own_status() {
+        assert_eq!(ExitReason::TripleFault(3).status(), 2);
+        assert_eq!(ExitReason::GuestCrash(0).status(), 2);
+        let failed = ExitReason::VcpuFailed {
+            index: 0,
+            reason: "failed to run".into(),
+        };
+        assert_eq!(failed.status(), 1);
+        assert_eq!(ExitReason::GuestPowerOff.status(), 0);
     }
 }

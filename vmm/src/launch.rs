@@ -1,6 +1,5 @@
 //! Launching a VM: plan it against the host, build it, boot it, and run it until it stops.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use crate::arch::cpuid::CpuTopology;
 use crate::balance_view::VmView;
 use crate::boot::{prepare_boot, BootSource};
 use crate::config::VmConfig;
+use crate::console::ConsoleOutput;
 use crate::control::subscriber::ApiRequestHandler;
 use crate::control::VmControl;
 use crate::device_manager::create_legacy_devices;
@@ -113,8 +113,8 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         .event()
         .try_clone()
         .map_err(|e| Error::Device("i8042 reset line", e))?;
-    let console_out: Box<dyn Write + Send> = Box::new(std::io::stdout());
-    let devices = create_legacy_devices(&vm_fd, console_out, reset, exit.clone())?;
+    let console = ConsoleOutput::start(&config.console);
+    let devices = create_legacy_devices(&vm_fd, console.sink(), reset, exit.clone())?;
     let vcpu_fds = create_vcpus(&kvm, &vm_fd, vcpus, kernel.entry)?;
 
     kick::install_kick_handler()?;
@@ -166,6 +166,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         exit: exit.clone(),
         started: Instant::now(),
         balancer: balancer.clone(),
+        console: console.buffer(),
     });
     let api_server = match api_listener {
         Some((listener, path)) => {
@@ -205,6 +206,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     if let Some(server) = api_server {
         server.stop();
     }
+    console.close();
     drop(terminal);
     if config.print_placement_on_exit {
         match placement_lines(ram.as_ref()) {

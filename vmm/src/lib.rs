@@ -5,6 +5,7 @@ pub mod arch;
 pub mod balance_view;
 pub mod boot;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod device_manager;
 pub mod dirty_log;

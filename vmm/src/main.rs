@@ -34,10 +34,10 @@ fn main() -> ExitCode {
                     eprintln!("tern: vCPU {index} {reason}")
                 }
                 ExitReason::GuestCrash(index) => {
-                    eprintln!("tern: the guest crashed (reported by vCPU {index})")
+                    eprintln!("tern: the guest crashed: vCPU {index} reported a crash")
                 }
                 ExitReason::TripleFault(index) => {
-                    log::warn!("vCPU {index} triple-faulted; the guest was reset")
+                    eprintln!("tern: the guest crashed: vCPU {index} triple-faulted")
                 }
                 ExitReason::Signal(num) => log::info!("stopped by signal {num}"),
                 ExitReason::GuestReset | ExitReason::GuestPowerOff | ExitReason::ApiShutdown => {}

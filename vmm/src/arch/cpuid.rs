@@ -43,6 +43,12 @@ impl CpuTopology {
     }
 }
 
+/// `value` saturated to a field of `bits` bits, so a large count never spills into the next
+/// field of the register.
+fn field(value: u32, bits: u32) -> u32 {
+    value.min((1 << bits) - 1)
+}
+
 fn is_amd(entries: &[kvm_cpuid_entry2]) -> bool {
     entries
         .iter()
@@ -72,8 +78,8 @@ fn topology_leaf(function: u32, topo: CpuTopology, apic_id: u32) -> Vec<kvm_cpui
             function,
             index: sub as u32,
             flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
-            eax: shift,
-            ebx: count,
+            eax: field(shift, 5),
+            ebx: field(count, 16),
             ecx: (kind << 8) | sub as u32,
             edx: apic_id,
             ..Default::default()
@@ -97,7 +103,10 @@ pub fn vcpu_cpuid(
         let mut e = *entry;
         match e.function {
             LEAF_FEATURES => {
-                e.ebx = (e.ebx & 0x0000_ffff) | (apic_id << 24) | ((1 << topo.core_bits()) << 16);
+                // EBX[23:16], addressable logical processor IDs, is 8 bits: above 128 vCPUs
+                // 256 does not fit, and 255 tells the same number of ID bits (8).
+                let addressable = field(1 << topo.core_bits(), 8);
+                e.ebx = (e.ebx & 0x0000_ffff) | (field(apic_id, 8) << 24) | (addressable << 16);
                 e.ecx = (e.ecx | ECX_HYPERVISOR) & !ECX_VMX;
                 if topo.tsc_deadline {
                     e.ecx |= ECX_TSC_DEADLINE;
@@ -107,8 +116,9 @@ pub fn vcpu_cpuid(
                 }
             }
             LEAF_CACHE_PARAMS if e.eax & 0x1f != 0 => {
-                // Cores in the package above bit 26; one thread shares each cache.
-                e.eax = (e.eax & 0x3fff) | ((cores - 1) << 26);
+                // Cores in the package, less one, in the 6 bits from 26; one thread shares
+                // each cache.
+                e.eax = (e.eax & 0x3fff) | (field(cores - 1, 6) << 26);
             }
             LEAF_EXT_TOPOLOGY | LEAF_V2_EXT_TOPOLOGY => {
                 if !topology_leaves.contains(&e.function) {
@@ -124,14 +134,16 @@ pub fn vcpu_cpuid(
                 }
             }
             LEAF_AMD_SIZE_IDS if amd => {
-                e.ecx = (e.ecx & !0xf0ff) | (topo.core_bits() << 12) | (cores - 1);
+                // ApicIdSize in bits 15:12, cores less one in bits 7:0.
+                e.ecx =
+                    (e.ecx & !0xf0ff) | (field(topo.core_bits(), 4) << 12) | field(cores - 1, 8);
             }
             LEAF_AMD_CACHE_TOPOLOGY if amd => {
                 e.eax &= !(0xfff << 14);
             }
             LEAF_AMD_EXT_APIC_ID if amd => {
                 e.eax = apic_id;
-                e.ebx = apic_id & 0xff;
+                e.ebx = field(apic_id, 8);
                 e.ecx = 0;
             }
             _ => {}
@@ -247,6 +259,51 @@ mod tests {
         );
         let apic = find(&out, 0x8000_001e, 0);
         assert_eq!((apic.eax, apic.ebx & 0xff), (1, 1));
+    }
+
+    /// Every topology field stays inside its bits however many vCPUs there are.
+    #[test]
+    fn topology_fields_hold_above_128_vcpus() {
+        for vcpus in [128u8, 129, 200, 254] {
+            let topo = CpuTopology {
+                vcpus,
+                tsc_deadline: false,
+            };
+            assert_eq!(topo.core_bits(), if vcpus <= 128 { 7 } else { 8 });
+            let last = vcpus - 1;
+            let intel = vcpu_cpuid(&host(b"GenuineIntel"), topo, last);
+            let l1 = find(&intel, 1, 0);
+            assert_eq!(l1.ebx >> 24, u32::from(last), "{vcpus}: APIC ID intact");
+            let addressable = (l1.ebx >> 16) & 0xff;
+            assert!(
+                addressable >= u32::from(vcpus).min(255),
+                "{vcpus}: {addressable}"
+            );
+            assert_eq!(l1.ebx & 0xffff, 0x0800, "{vcpus}: low half intact");
+            let l4 = find(&intel, 4, 0);
+            assert_eq!(l4.eax >> 26, 63, "{vcpus}: cores field saturates");
+            assert_eq!(l4.eax & 0x3fff, 0x0121);
+            let core = find(&intel, 0xb, 1);
+            assert_eq!(
+                (core.eax, core.ebx, core.edx),
+                (topo.core_bits(), u32::from(vcpus), u32::from(last))
+            );
+
+            let amd = vcpu_cpuid(&host(b"AuthenticAMD"), topo, last);
+            let size = find(&amd, 0x8000_0008, 0);
+            assert_eq!(size.ecx & 0xff, u32::from(vcpus) - 1, "{vcpus}: NC");
+            assert_eq!((size.ecx >> 12) & 0xf, topo.core_bits());
+            assert_eq!(size.ecx & !0xf0ff, 0x700f & !0xf0ff, "other bits intact");
+            let ext = find(&amd, 0x8000_001e, 0);
+            assert_eq!((ext.eax, ext.ebx), (u32::from(last), u32::from(last)));
+        }
+    }
+
+    #[test]
+    fn a_field_saturates_at_its_width() {
+        assert_eq!(field(256, 8), 255);
+        assert_eq!(field(200, 6), 63);
+        assert_eq!(field(5, 8), 5);
     }
 
     #[test]

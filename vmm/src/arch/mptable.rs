@@ -6,6 +6,7 @@
 //! table header and its entries: one processor per vCPU, the ISA bus, the IOAPIC, ISA IRQs
 //! 0-15 on IOAPIC pins 0-15 (KVM's default routing), and LINT0/LINT1 as ExtINT/NMI.
 
+use super::acpi::ioapic_id;
 use super::layout::{APIC_START, IOAPIC_START};
 
 const FLOATING_POINTER_LEN: usize = 16;
@@ -57,7 +58,7 @@ pub fn mptable_bytes(vcpus: usize, base: u64) -> Result<Vec<u8>, MpTableError> {
     if vcpus == 0 || vcpus > 254 {
         return Err(MpTableError::TooManyVcpus(vcpus));
     }
-    let ioapic_id = vcpus as u8 + 1;
+    let ioapic_id = ioapic_id(vcpus as u8);
     let mut entries: Vec<u8> = Vec::new();
     for cpu in 0..vcpus {
         entries.extend(processor(cpu as u8, cpu == 0));
@@ -135,7 +136,7 @@ mod tests {
             assert_eq!(cpu[3] & CPU_BOOTPROCESSOR != 0, i == 0);
         }
         let ioapic = &table[44 + 60 + 8..44 + 60 + 16];
-        assert_eq!((ioapic[0], ioapic[1]), (2, 4));
+        assert_eq!((ioapic[0], ioapic[1]), (2, 3));
         assert_eq!(
             u32::from_le_bytes(ioapic[4..8].try_into().unwrap()),
             0xfec0_0000
@@ -148,7 +149,7 @@ mod tests {
         let table = &bytes[16..];
         let tail: Vec<&[u8]> = table[44 + 20 + 16..].chunks(8).collect();
         assert_eq!(tail.len(), 18);
-        assert_eq!(tail[4], &[3, INT_TYPE_INT, 0, 0, 0, 4, 2, 4]);
+        assert_eq!(tail[4], &[3, INT_TYPE_INT, 0, 0, 0, 4, 1, 4]);
         assert_eq!(tail[16], &[4, INT_TYPE_EXTINT, 0, 0, 0, 0, 0xff, 0]);
         assert_eq!(tail[17], &[4, INT_TYPE_NMI, 0, 0, 0, 0, 0xff, 1]);
     }
@@ -165,5 +166,11 @@ mod tests {
             BASE + bytes.len() as u64 <= 0xe0000,
             "must stay below the ACPI area"
         );
+        // The IOAPIC of 254 vCPUs is 254, not the broadcast ID 255, in its entry and routes.
+        let table = &bytes[16..];
+        let ioapic = &table[44 + 254 * 20 + 8..44 + 254 * 20 + 16];
+        assert_eq!((ioapic[0], ioapic[1]), (2, 254));
+        let first_route = &table[44 + 254 * 20 + 16..44 + 254 * 20 + 24];
+        assert_eq!((first_route[0], first_route[6]), (3, 254));
     }
 }

@@ -23,7 +23,7 @@ pub fn initramfs_address(size: u64, kernel: &LoadedKernel, low_ram_end: u64) -> 
         .unwrap_or(DEFAULT_INITRD_ADDR_MAX);
     let top = low_ram_end.min(addr_max + 1);
     let start = top.checked_sub(size)? & !(PAGE - 1);
-    (start >= kernel.reserved_end.next_multiple_of(PAGE)).then_some(start)
+    (start >= kernel.reserved_end.checked_next_multiple_of(PAGE)?).then_some(start)
 }
 
 /// Loads the initramfs at `path`; returns its guest address and size.
@@ -100,5 +100,10 @@ mod tests {
         );
         assert_eq!(initramfs_address(300 << 20, &elf(1 << 20), 256 << 20), None);
         assert!(initramfs_address(156 << 20, &elf(100 << 20), 256 << 20).is_some());
+        // A kernel claiming memory up to the end of the address space leaves no room.
+        assert_eq!(
+            initramfs_address(0x1000, &elf(u64::MAX - 2), 256 << 20),
+            None
+        );
     }
 }

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::file::{ConfigFile, ConfigFileError};
-use super::{GuestNodeSpec, MemSize, MemoryBacking, VmConfig, DEFAULT_CMDLINE};
+use super::{
+    ByteCount, ConsoleFilter, ConsoleSettings, GuestNodeSpec, MemSize, MemoryBacking, VmConfig,
+    DEFAULT_CMDLINE,
+};
 
 /// Tern: a NUMA-aware microVM monitor. Boots a Linux guest with KVM; the guest's first serial
 /// port is this terminal.
@@ -58,6 +61,19 @@ pub struct Cli {
     /// another host node, its memory moves there (rate-limited, with hysteresis).
     #[arg(long)]
     pub auto_balance: bool,
+    /// Filter the guest's terminal escape sequences: on passes text, colours and cursor
+    /// movement, and drops title changes, screen switches and queries a terminal would answer
+    /// [default: on when stdout is a terminal].
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub console_filter: Option<ConsoleFilter>,
+    /// Most bytes per second of guest console output (4096, 64K, 1M; bursts of one second's
+    /// worth); the excess is dropped [default: no limit].
+    #[arg(long, value_name = "SIZE")]
+    pub console_rate: Option<ByteCount>,
+    /// Most bytes of guest console output over the VM's life; the rest is dropped [default:
+    /// no limit].
+    #[arg(long, value_name = "SIZE")]
+    pub console_limit: Option<ByteCount>,
 }
 
 impl Cli {
@@ -98,6 +114,11 @@ impl Cli {
             print_placement_on_exit: self.print_placement_on_exit || file.print_placement_on_exit,
             api_sock: self.api_sock.or(file.api_sock),
             auto_balance: self.auto_balance || file.auto_balance,
+            console: ConsoleSettings {
+                filter: self.console_filter.or(file.console.filter),
+                rate: self.console_rate.or(file.console.rate),
+                limit: self.console_limit.or(file.console.limit),
+            },
         })
     }
 }
@@ -149,7 +170,10 @@ mod tests {
         "memory_backing": "thp",
         "prefault": true,
         "print_placement_on_exit": true,
-        "api_sock": "/run/tern.sock"
+        "api_sock": "/run/tern.sock",
+        "console_filter": "on",
+        "console_rate": "1M",
+        "console_limit": 4096
     }"#;
 
     #[test]
@@ -181,8 +205,22 @@ mod tests {
             "--print-placement-on-exit",
             "--api-sock",
             "/run/t.sock",
+            "--console-filter",
+            "off",
+            "--console-rate",
+            "64K",
+            "--console-limit",
+            "1000000",
         ])
         .unwrap();
+        assert_eq!(
+            config.console,
+            ConsoleSettings {
+                filter: Some(ConsoleFilter::Off),
+                rate: Some(ByteCount(65536)),
+                limit: Some(ByteCount(1_000_000)),
+            }
+        );
         assert_eq!(config.initramfs, Some(PathBuf::from("/i")));
         assert_eq!(config.cmdline, "console=ttyS0 quiet");
         assert_eq!(
@@ -223,6 +261,14 @@ mod tests {
             "{}",
             one_line(&err)
         );
+        let err = parse(&["--kernel", "/k", "--console-rate", "fast"]).unwrap_err();
+        assert!(
+            one_line(&err).contains("'fast' is not a number of bytes"),
+            "{}",
+            one_line(&err)
+        );
+        let err = parse(&["--kernel", "/k", "--console-filter", "maybe"]).unwrap_err();
+        assert!(one_line(&err).contains("maybe"), "{}", one_line(&err));
         let err = parse(&["--kernel", "/k", "--memory-backing", "gold"]).unwrap_err();
         assert!(one_line(&err).contains("gold"), "{}", one_line(&err));
     }
@@ -267,6 +313,11 @@ mod tests {
             print_placement_on_exit: true,
             api_sock: Some("/run/tern.sock".into()),
             auto_balance: false,
+            console: ConsoleSettings {
+                filter: Some(ConsoleFilter::On),
+                rate: Some(ByteCount(1 << 20)),
+                limit: Some(ByteCount(4096)),
+            },
         };
         assert_eq!(config, expected);
     }
@@ -290,9 +341,20 @@ mod tests {
                 "hugetlb",
                 "--api-sock",
                 "t.sock",
+                "--console-filter",
+                "off",
+                "--console-limit",
+                "1K",
             ],
         )
         .unwrap();
+        assert_eq!(config.console.filter, Some(ConsoleFilter::Off));
+        assert_eq!(config.console.limit, Some(ByteCount(1024)));
+        assert_eq!(
+            config.console.rate,
+            Some(ByteCount(1 << 20)),
+            "the file's rate stays"
+        );
         // Relative paths on the command line stay relative to the current directory.
         assert_eq!(config.kernel, PathBuf::from("vmlinux"));
         assert_eq!(config.initramfs, Some(PathBuf::from("other.cpio")));

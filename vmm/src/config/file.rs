@@ -11,7 +11,9 @@ use balancer::idlist::parse_id_list;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::{GuestNodeSpec, HostPolicy, MemSize, MemoryBacking};
+use super::{
+    ByteCount, ConsoleFilter, ConsoleSettings, GuestNodeSpec, HostPolicy, MemSize, MemoryBacking,
+};
 
 /// What a config file sets; `None` (or `false`) where it says nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub struct ConfigFile {
     pub api_sock: Option<PathBuf>,
     /// Let memory follow vCPUs automatically from the start.
     pub auto_balance: bool,
+    /// The guest console's output settings.
+    pub console: ConsoleSettings,
 }
 
 /// Why a VM configuration could not be put together from a config file and the flags.
@@ -115,6 +119,11 @@ impl ConfigFile {
             print_placement_on_exit: file.print_placement_on_exit.unwrap_or(false),
             api_sock: file.api_sock.map(|p| dir.join(p)),
             auto_balance: file.auto_balance.unwrap_or(false),
+            console: ConsoleSettings {
+                filter: file.console_filter.map(|f| f.0),
+                rate: file.console_rate.map(|b| b.0),
+                limit: file.console_limit.map(|b| b.0),
+            },
         })
     }
 }
@@ -142,6 +151,9 @@ struct FileVm {
     print_placement_on_exit: Option<bool>,
     api_sock: Option<PathBuf>,
     auto_balance: Option<bool>,
+    console_filter: Option<FileConsoleFilter>,
+    console_rate: Option<FileBytes>,
+    console_limit: Option<FileBytes>,
 }
 
 /// One entry of `numa`: an object (derived like [`FileVm`]).
@@ -251,6 +263,48 @@ impl<'de> Deserialize<'de> for FileBacking {
     }
 }
 
+/// `"on"` or `"off"`.
+#[derive(Clone, Copy, Debug)]
+struct FileConsoleFilter(ConsoleFilter);
+
+impl<'de> Deserialize<'de> for FileConsoleFilter {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "on" => Ok(Self(ConsoleFilter::On)),
+            "off" => Ok(Self(ConsoleFilter::Off)),
+            other => Err(de::Error::unknown_variant(other, &["on", "off"])),
+        }
+    }
+}
+
+/// A number of bytes: a string such as `"64K"` or `"1M"`, or an integer.
+#[derive(Debug)]
+struct FileBytes(ByteCount);
+
+impl<'de> Deserialize<'de> for FileBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FileBytesVisitor)
+    }
+}
+
+struct FileBytesVisitor;
+
+impl Visitor<'_> for FileBytesVisitor {
+    type Value = FileBytes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number of bytes: a string like \"64K\" or \"1M\", or an integer")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<FileBytes, E> {
+        text.parse().map(FileBytes).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, bytes: u64) -> Result<FileBytes, E> {
+        Ok(FileBytes(ByteCount(bytes)))
+    }
+}
+
 /// A memory size: a string such as `"256M"` or `"1G"`, or an integer number of MiB.
 #[derive(Debug)]
 struct FileSize(MemSize);
@@ -332,7 +386,10 @@ mod tests {
         "memory_backing": "thp",
         "prefault": true,
         "print_placement_on_exit": true,
-        "api_sock": "/run/tern.sock"
+        "api_sock": "/run/tern.sock",
+        "console_filter": "off",
+        "console_rate": "64K",
+        "console_limit": 1000000
     }"#;
 
     fn parse(text: &str) -> Result<ConfigFile, ConfigFileError> {
@@ -372,6 +429,11 @@ mod tests {
             print_placement_on_exit: true,
             api_sock: Some("/run/tern.sock".into()),
             auto_balance: false,
+            console: ConsoleSettings {
+                filter: Some(ConsoleFilter::Off),
+                rate: Some(ByteCount(65536)),
+                limit: Some(ByteCount(1_000_000)),
+            },
         };
         assert_eq!(file, expected);
         let file = parse(r#"{"host_node": 1, "memory_backing": "hugetlb"}"#).unwrap();
@@ -461,6 +523,15 @@ mod tests {
             err.contains("invalid type: map, expected a sequence"),
             "{err}"
         );
+        let err = parse_err(r#"{"console_filter": "auto"}"#);
+        assert!(
+            err.contains("unknown variant `auto`, expected `on` or `off`"),
+            "{err}"
+        );
+        let err = parse_err(r#"{"console_rate": "fast"}"#);
+        assert!(err.contains("'fast' is not a number of bytes"), "{err}");
+        let err = parse_err(r#"{"console_limit": -5}"#);
+        assert!(err.contains("expected a number of bytes"), "{err}");
         let err = parse_err(r#"{"memory_backing": 2}"#);
         assert!(
             err.contains("invalid type: integer `2`, expected a string"),

@@ -40,6 +40,18 @@ impl MemSize {
     }
 }
 
+/// A size as written: its leading decimal number, and the unit after it in lower case
+/// (empty if none); `None` if it does not start with a number.
+pub(crate) fn number_and_unit(text: &str) -> Option<(u64, String)> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number = digits.parse().ok()?;
+    Some((number, unit.trim_start().to_ascii_lowercase()))
+}
+
 impl FromStr for MemSize {
     type Err = SizeError;
 
@@ -48,13 +60,9 @@ impl FromStr for MemSize {
         if trimmed.is_empty() {
             return Err(SizeError::Empty);
         }
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (digits, unit) = trimmed.split_at(split);
         let malformed = || SizeError::Malformed(text.to_string());
-        let number: u64 = digits.parse().map_err(|_| malformed())?;
-        let mib_per_unit: u64 = match unit.trim_start().to_ascii_lowercase().as_str() {
+        let (number, unit) = number_and_unit(trimmed).ok_or_else(malformed)?;
+        let mib_per_unit: u64 = match unit.as_str() {
             "" | "m" | "mb" | "mib" => 1,
             "g" | "gb" | "gib" => 1024,
             "t" | "tb" | "tib" => 1024 * 1024,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use api::model::{Action, VmInfo, VmState};
 use api::request::{ApiError, ErrorKind, VmReply, VmRequest, VmResponse};
 use balancer::engine::Balancer;
+use devices::console::OutputBuffer;
 
 use crate::exit::{ExitReason, ExitSignal};
 use crate::memory::GuestRam;
@@ -39,6 +40,8 @@ pub struct VmControl {
     pub started: Instant,
     /// The balancer.
     pub balancer: Arc<Balancer>,
+    /// The guest console's output buffer: `stats()` counts the bytes written and dropped.
+    pub console: Arc<OutputBuffer>,
 }
 
 pub(crate) fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {

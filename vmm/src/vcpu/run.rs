@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_bindings::{
+    kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION,
+    KVM_INTERNAL_ERROR_SIMUL_EX, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH,
+    KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use vm_device::bus::PioAddress;
 use vm_device::device_manager::{IoManager, PioManager};
@@ -85,7 +89,6 @@ fn handle_exit(
             index,
             format!("could not be entered (hardware entry failure reason {reason:#x})"),
         )),
-        VcpuExit::InternalError => Some(failed(index, "hit a KVM internal error".to_string())),
         other => Some(failed(
             index,
             format!("made an exit Tern does not handle: {other:?}"),
@@ -95,6 +98,39 @@ fn handle_exit(
 
 fn failed(index: u8, reason: String) -> ExitReason {
     ExitReason::VcpuFailed { index, reason }
+}
+
+/// Most data words of an internal error that KVM fills in.
+const INTERNAL_ERROR_DATA_WORDS: usize = 16;
+
+/// What KVM's internal error `suberror` means.
+fn suberror_name(suberror: u32) -> &'static str {
+    match suberror {
+        KVM_INTERNAL_ERROR_EMULATION => "instruction emulation failed",
+        KVM_INTERNAL_ERROR_SIMUL_EX => "simultaneous exceptions",
+        KVM_INTERNAL_ERROR_DELIVERY_EV => "an exit while delivering an event",
+        KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON => "an exit reason KVM does not handle",
+        _ => "unknown",
+    }
+}
+
+/// The sentence fragment for a KVM internal error: its suberror and the data words KVM gave.
+pub fn internal_error_reason(suberror: u32, data: &[u64]) -> String {
+    let words: Vec<String> = data.iter().map(|w| format!("{w:#x}")).collect();
+    format!(
+        "hit a KVM internal error: suberror {suberror} ({}), data [{}]",
+        suberror_name(suberror),
+        words.join(", ")
+    )
+}
+
+/// Reads the internal error's details from the vCPU's `kvm_run`.
+fn internal_error_of(run: &kvm_run) -> String {
+    // SAFETY: KVM filled the `internal` member of the union for the KVM_EXIT_INTERNAL_ERROR
+    // exit just returned; every bit pattern is valid for its integer fields.
+    let internal = unsafe { run.__bindgen_anon_1.internal };
+    let ndata = (internal.ndata as usize).min(INTERNAL_ERROR_DATA_WORDS);
+    internal_error_reason(internal.suberror, &internal.data[..ndata])
 }
 
 /// Runs vCPU `index` until the VM is asked to stop.
@@ -117,6 +153,10 @@ pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext) {
             break;
         }
         let stop = match fd.run() {
+            Ok(VcpuExit::InternalError) => {
+                shared.exits.count(ExitKind::Other);
+                Some(failed(index, internal_error_of(fd.get_kvm_run())))
+            }
             Ok(exit) => handle_exit(exit, index, &ctx.io, &shared.exits),
             Err(err) if err.errno() == libc::EINTR || err.errno() == libc::EAGAIN => {
                 shared.exits.count(ExitKind::Interrupted);
@@ -130,4 +170,41 @@ pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext) {
         }
     }
     publish_kvm_run(std::ptr::null_mut());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_names_its_suberror_and_data() {
+        assert_eq!(
+            internal_error_reason(1, &[0x80000031, 0x3]),
+            "hit a KVM internal error: suberror 1 (instruction emulation failed), data [0x80000031, 0x3]"
+        );
+        assert_eq!(
+            internal_error_reason(9, &[]),
+            "hit a KVM internal error: suberror 9 (unknown), data []"
+        );
+    }
+
+    #[test]
+    fn the_data_words_are_read_up_to_ndata_and_never_beyond_the_array() {
+        let mut run = kvm_run {
+            exit_reason: kvm_bindings::KVM_EXIT_INTERNAL_ERROR,
+            ..Default::default()
+        };
+        let mut internal = kvm_bindings::kvm_run__bindgen_ty_1__bindgen_ty_13 {
+            suberror: 3,
+            ndata: 2,
+            ..Default::default()
+        };
+        internal.data[..2].copy_from_slice(&[0xdead, 0xbeef]);
+        run.__bindgen_anon_1.internal = internal;
+        assert!(internal_error_of(&run)
+            .ends_with("suberror 3 (an exit while delivering an event), data [0xdead, 0xbeef]"));
+        internal.ndata = u32::MAX;
+        run.__bindgen_anon_1.internal = internal;
+        assert_eq!(internal_error_of(&run).matches("0x").count(), 16);
+    }
 }

@@ -49,9 +49,14 @@ pub enum AcpiError {
     TooLarge(u64, u64),
 }
 
-/// The IOAPIC's ID: the first one after the vCPUs' APIC IDs.
+/// The highest APIC ID a device may have: 0xff is the broadcast ID.
+pub const MAX_APIC_ID: u8 = 0xfe;
+
+/// The IOAPIC's ID: the first one after the vCPUs' APIC IDs (0 to `vcpus` - 1). Tern allows
+/// at most 254 vCPUs, so it is at most 254 and never the broadcast ID; the MADT and the MP
+/// table both take it from here.
 pub fn ioapic_id(vcpus: u8) -> u8 {
-    vcpus.saturating_add(1)
+    vcpus.min(MAX_APIC_ID)
 }
 
 fn bytes_of(table: &dyn Aml) -> Vec<u8> {
@@ -263,8 +268,20 @@ mod tests {
             );
         }
         let ioapic = &entries[24..36];
-        assert_eq!((ioapic[0], ioapic[1], ioapic[2]), (1, 12, 4));
+        assert_eq!((ioapic[0], ioapic[1], ioapic[2]), (1, 12, 3));
         assert_eq!((u32_at(ioapic, 4), u32_at(ioapic, 8)), (0xfec0_0000, 0));
+    }
+
+    #[test]
+    fn the_ioapic_id_is_free_and_never_the_broadcast_id() {
+        for vcpus in 1..=254u8 {
+            let id = ioapic_id(vcpus);
+            assert!(id >= vcpus && id != 0xff, "{vcpus} vCPUs: {id}");
+        }
+        let tables = acpi_tables(254, None).unwrap();
+        let madt = &find(&tables, b"APIC").1;
+        let ioapic = &madt[44 + 254 * 8..44 + 254 * 8 + 12];
+        assert_eq!((ioapic[0], ioapic[2]), (1, 254));
     }
 
     #[test]
