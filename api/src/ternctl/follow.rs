@@ -6,10 +6,9 @@ use std::io::{IsTerminal, Write};
 
 use super::cli::Command;
 use super::cli_balance::{BalanceCommand, RebalanceArgs};
-use super::commands::{parse_answer, send, ApiCall, Finished};
+use super::commands::{parse_answer, pretty_json, send, ApiCall, Finished};
 use super::commands_balance::{rebalance_path, start_call};
 use super::error::CtlError;
-use super::json_pretty::pretty_json;
 use super::progress::Progress;
 use super::render::rebalance;
 use super::watch::{self, Ended, POLL_INTERVAL};
