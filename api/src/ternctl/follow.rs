@@ -2,7 +2,7 @@
 //! rebalance, follow it to its end with live progress on stderr when that is a terminal, and
 //! finish with its final status, failing unless it is done.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use super::cli::Command;
 use super::cli_balance::{BalanceCommand, RebalanceArgs};
@@ -73,9 +73,7 @@ pub fn follow(client: &Client, following: Following<'_>, json: bool) -> Result<F
         Following::Wait(id) => id.to_string(),
     };
     let call = ApiCall::get(&rebalance_path(&id));
-    let stderr = std::io::stderr();
-    let live = stderr.is_terminal();
-    let mut progress = Progress::new(stderr, live);
+    let mut progress = Progress::on_stderr();
     let mut fetch = || {
         let body = send(client, &call)?;
         Ok((parse_answer(&call, &body)?, body))
