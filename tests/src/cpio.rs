@@ -1,32 +1,19 @@
-//! A writer for cpio archives in the "newc" format (the one Linux unpacks as an
-//! initramfs). Parent directories are added automatically; entries are owned by root.
-//! Archives may be concatenated: Linux unpacks each in turn over the last.
+//! Writes cpio archives in the "newc" format (the one Linux unpacks as an initramfs) with the
+//! `cpio` crate, adding parent directories on the way; entries are owned by root. Archives
+//! may be concatenated: Linux unpacks each in turn over the last.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
-const MAGIC: &str = "070701";
-const TRAILER: &str = "TRAILER!!!";
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFCHR: u32 = 0o020000;
+use cpio::newc::{self, ModeFileType};
+use cpio::NewcBuilder;
 
 /// Writes one newc archive to `W`. Call [`CpioWriter::finish`] to end it.
 #[derive(Debug)]
 pub struct CpioWriter<W: Write> {
     out: W,
-    written: u64,
     next_ino: u32,
     dirs: BTreeSet<String>,
-}
-
-struct Header<'a> {
-    name: &'a str,
-    mode: u32,
-    nlink: u32,
-    size: u32,
-    rdev: (u32, u32),
 }
 
 /// Normalises an archive path: no leading "/" or "./", no empty components.
@@ -37,56 +24,35 @@ fn clean(path: &str) -> String {
         .join("/")
 }
 
+fn size(len: usize) -> io::Result<u32> {
+    u32::try_from(len).map_err(|_| io::Error::other("a cpio newc entry is limited to 4 GiB"))
+}
+
 impl<W: Write> CpioWriter<W> {
     /// Starts an archive.
     pub fn new(out: W) -> Self {
         CpioWriter {
             out,
-            written: 0,
             next_ino: 1,
             dirs: BTreeSet::new(),
         }
     }
 
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.out.write_all(bytes)?;
-        self.written += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn pad_to(&mut self, align: u64) -> io::Result<()> {
-        let pad = (align - self.written % align) % align;
-        self.put(&vec![0u8; pad as usize])
-    }
-
-    fn header(&mut self, h: Header<'_>) -> io::Result<()> {
+    /// An entry named `path` of `kind` with permission bits `perm` and the next inode number.
+    fn entry(&mut self, path: &str, kind: ModeFileType, perm: u32) -> NewcBuilder {
         let ino = self.next_ino;
         self.next_ino += 1;
-        let namesize = h.name.len() + 1;
-        let fields = [
-            ino,
-            h.mode,
-            0,
-            0,
-            h.nlink,
-            0,
-            h.size,
-            0,
-            0,
-            h.rdev.0,
-            h.rdev.1,
-            namesize as u32,
-            0,
-        ];
-        let mut text = String::with_capacity(110 + namesize);
-        text.push_str(MAGIC);
-        for f in fields {
-            text.push_str(&format!("{f:08x}"));
-        }
-        text.push_str(h.name);
-        text.push('\0');
-        self.put(text.as_bytes())?;
-        self.pad_to(4)
+        NewcBuilder::new(path)
+            .ino(ino)
+            .mode(perm & 0o7777)
+            .set_mode_file_type(kind)
+    }
+
+    /// Writes `entry` with `data` as its contents.
+    fn put(&mut self, entry: NewcBuilder, data: &[u8]) -> io::Result<()> {
+        let mut writer = entry.write(&mut self.out, size(data.len())?);
+        writer.write_all(data)?;
+        writer.finish().map(|_| ())
     }
 
     /// Adds the missing parents of `path` (already cleaned).
@@ -108,17 +74,8 @@ impl<W: Write> CpioWriter<W> {
 
     fn dir_entry(&mut self, path: &str, perm: u32) -> io::Result<()> {
         self.dirs.insert(path.to_string());
-        self.header(Header {
-            name: path,
-            mode: S_IFDIR | perm,
-            nlink: 2,
-            size: 0,
-            rdev: (0, 0),
-        })
-    }
-
-    fn too_big(len: usize) -> io::Result<u32> {
-        u32::try_from(len).map_err(|_| io::Error::other("a cpio newc entry is limited to 4 GiB"))
+        let entry = self.entry(path, ModeFileType::Directory, perm).nlink(2);
+        self.put(entry, &[])
     }
 
     /// Adds a directory (and its parents) with permission bits `perm` (e.g. 0o755).
@@ -128,73 +85,62 @@ impl<W: Write> CpioWriter<W> {
             return Ok(());
         }
         self.parents(&path)?;
-        self.dir_entry(&path, perm & 0o7777)
+        self.dir_entry(&path, perm)
     }
 
     /// Adds a regular file with contents `data` and permission bits `perm`.
     pub fn file(&mut self, path: &str, perm: u32, data: &[u8]) -> io::Result<()> {
         let path = clean(path);
         self.parents(&path)?;
-        let size = Self::too_big(data.len())?;
-        self.header(Header {
-            name: &path,
-            mode: S_IFREG | (perm & 0o7777),
-            nlink: 1,
-            size,
-            rdev: (0, 0),
-        })?;
-        self.put(data)?;
-        self.pad_to(4)
+        let entry = self.entry(&path, ModeFileType::Regular, perm);
+        self.put(entry, data)
     }
 
     /// Adds a symbolic link at `path` pointing to `target`.
     pub fn symlink(&mut self, path: &str, target: &str) -> io::Result<()> {
         let path = clean(path);
         self.parents(&path)?;
-        let size = Self::too_big(target.len())?;
-        self.header(Header {
-            name: &path,
-            mode: S_IFLNK | 0o777,
-            nlink: 1,
-            size,
-            rdev: (0, 0),
-        })?;
-        self.put(target.as_bytes())?;
-        self.pad_to(4)
+        let entry = self.entry(&path, ModeFileType::Symlink, 0o777);
+        self.put(entry, target.as_bytes())
     }
 
     /// Adds a character device node (e.g. /dev/console is 5:1).
     pub fn char_device(&mut self, path: &str, perm: u32, major: u32, minor: u32) -> io::Result<()> {
         let path = clean(path);
         self.parents(&path)?;
-        self.header(Header {
-            name: &path,
-            mode: S_IFCHR | (perm & 0o7777),
-            nlink: 1,
-            size: 0,
-            rdev: (major, minor),
-        })
+        let entry = self
+            .entry(&path, ModeFileType::Char, perm)
+            .rdev_major(major)
+            .rdev_minor(minor);
+        self.put(entry, &[])
     }
 
-    /// Writes the trailer, pads the archive to 512 bytes and returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.header(Header {
-            name: TRAILER,
-            mode: 0,
-            nlink: 1,
-            size: 0,
-            rdev: (0, 0),
-        })?;
-        self.pad_to(512)?;
-        self.out.flush()?;
-        Ok(self.out)
+    /// Writes the trailer and returns the writer.
+    pub fn finish(self) -> io::Result<W> {
+        let mut out = newc::trailer(self.out)?;
+        out.flush()?;
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::process::{Command, Stdio};
+
+    /// The entries of [`sample`] in archive order, parents added.
+    const SAMPLE_NAMES: [&str; 9] = [
+        "proc",
+        "lib",
+        "lib/x86_64-linux-gnu",
+        "lib/x86_64-linux-gnu/libc.so.6",
+        "init",
+        "bin",
+        "bin/sh",
+        "dev",
+        "dev/console",
+    ];
 
     fn sample() -> Vec<u8> {
         let mut w = CpioWriter::new(Vec::new());
@@ -207,19 +153,54 @@ mod tests {
         w.finish().unwrap()
     }
 
+    /// Every entry of `archive`: name, mode, nlink, ino, rdev and contents.
+    type Listed = (String, u32, u32, u32, (u32, u32), Vec<u8>);
+
+    fn entries(archive: &[u8]) -> Vec<Listed> {
+        let mut listed = Vec::new();
+        let mut rest = archive;
+        loop {
+            let mut reader = newc::Reader::new(rest).unwrap();
+            let e = reader.entry().clone();
+            if e.is_trailer() {
+                return listed;
+            }
+            let mut data = Vec::new();
+            reader.read_to_end(&mut data).unwrap();
+            listed.push((
+                e.name().to_string(),
+                e.mode(),
+                e.nlink(),
+                e.ino(),
+                (e.rdev_major(), e.rdev_minor()),
+                data,
+            ));
+            rest = reader.finish().unwrap();
+        }
+    }
+
     #[test]
-    fn layout_is_aligned_and_ends_with_trailer() {
+    fn parents_come_first_once_each_and_entries_keep_their_kind() {
         let a = sample();
-        assert_eq!(a.len() % 512, 0);
-        assert!(a.starts_with(b"070701"));
-        let text = String::from_utf8_lossy(&a);
-        assert!(text.contains("TRAILER!!!\0"));
-        // Parents come before children, once each.
-        let lib = text.find("lib\0").unwrap();
-        let gnu = text.find("lib/x86_64-linux-gnu\0").unwrap();
-        let libc = text.find("lib/x86_64-linux-gnu/libc.so.6\0").unwrap();
-        assert!(lib < gnu && gnu < libc);
-        assert_eq!(text.matches("lib/x86_64-linux-gnu\0").count(), 1);
+        // Linux needs each archive of a concatenation to start 4-aligned.
+        assert_eq!(a.len() % 4, 0);
+        let listed = entries(&a);
+        let names: Vec<&str> = listed.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, SAMPLE_NAMES);
+        let inos: BTreeSet<u32> = listed.iter().map(|e| e.3).collect();
+        assert_eq!(inos.len(), listed.len(), "inode numbers are unique");
+        let find = |name: &str| listed.iter().find(|e| e.0 == name).unwrap();
+        assert_eq!(find("lib").1, 0o040755);
+        assert_eq!(find("lib").2, 2);
+        let libc = find("lib/x86_64-linux-gnu/libc.so.6");
+        assert_eq!(
+            (libc.1, libc.2, libc.5.as_slice()),
+            (0o100644, 1, &b"hello"[..])
+        );
+        assert_eq!(find("bin/sh").1, 0o120777);
+        assert_eq!(find("bin/sh").5, b"busybox");
+        let console = find("dev/console");
+        assert_eq!((console.1, console.4), (0o020600, (5, 1)));
     }
 
     #[test]
@@ -228,12 +209,15 @@ mod tests {
         w.file("a", 0o644, b"xyz").unwrap();
         let a = w.finish().unwrap();
         let h = std::str::from_utf8(&a[..110]).unwrap();
+        assert!(h.starts_with("070701"));
         let field = |i: usize| u32::from_str_radix(&h[6 + 8 * i..14 + 8 * i], 16).unwrap();
         assert_eq!(field(1), 0o100644); // mode
+        assert_eq!((field(2), field(3)), (0, 0)); // uid, gid: root
         assert_eq!(field(6), 3); // filesize
         assert_eq!(field(11), 2); // namesize, with the NUL
         assert_eq!(&a[110..112], b"a\0");
         assert_eq!(&a[112..115], b"xyz"); // 110 + 2 is already 4-aligned
+        assert!(String::from_utf8_lossy(&a).contains("TRAILER!!!\0"));
     }
 
     /// Runs GNU cpio with `args` over `archive` and returns its stdout.
@@ -258,20 +242,7 @@ mod tests {
         }
         let archive = sample();
         let names = gnu_cpio(&["-t", "--quiet"], &archive);
-        assert_eq!(
-            names.lines().collect::<Vec<_>>(),
-            [
-                "proc",
-                "lib",
-                "lib/x86_64-linux-gnu",
-                "lib/x86_64-linux-gnu/libc.so.6",
-                "init",
-                "bin",
-                "bin/sh",
-                "dev",
-                "dev/console"
-            ]
-        );
+        assert_eq!(names.lines().collect::<Vec<_>>(), SAMPLE_NAMES);
         let listing = gnu_cpio(&["-t", "-v", "--quiet"], &archive);
         assert!(listing.contains("-rwxr-xr-x"));
         assert!(listing.contains("bin/sh -> busybox"));

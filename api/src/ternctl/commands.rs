@@ -7,7 +7,6 @@ use super::cli::{Command, PinTarget};
 use super::commands_balance;
 use super::error::CtlError;
 use super::follow;
-use super::json_pretty::pretty_json;
 use super::render;
 use crate::client::Client;
 use crate::model::{Action, PlacementInfo, TopologyInfo, VcpuInfo, VmInfo};
@@ -83,6 +82,17 @@ pub fn api_call(command: &Command) -> ApiCall {
         Command::Resume => action_call(Action::Resume),
         Command::Shutdown => action_call(Action::Shutdown),
         Command::Balance(command) => commands_balance::api_call(command),
+    }
+}
+
+/// `text` pretty-printed by serde_json (two spaces per level, keys in the server's order:
+/// serde_json's `preserve_order`), ending in a newline. Text that is not JSON comes back as is.
+pub fn pretty_json(text: &str) -> String {
+    let pretty = serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|value| serde_json::to_string_pretty(&value));
+    match pretty {
+        Ok(pretty) => pretty + "\n",
+        Err(_) => text.to_string(),
     }
 }
 
@@ -216,6 +226,51 @@ mod tests {
             let body: ActionRequest = serde_json::from_value(call.body.unwrap()).unwrap();
             assert_eq!(body.action, action);
         }
+    }
+
+    #[test]
+    fn json_is_indented_with_the_keys_in_the_servers_order() {
+        let text =
+            r#"{"state":"running","vcpus":2,"empty":[],"nodes":[{"id":0,"x":null}],"o":{ }}"#;
+        assert_eq!(
+            pretty_json(text),
+            "{\n  \"state\": \"running\",\n  \"vcpus\": 2,\n  \"empty\": [],\n  \"nodes\": [\n    {\n      \"id\": 0,\n      \"x\": null\n    }\n  ],\n  \"o\": {}\n}\n"
+        );
+        let text = r#"{"error":"a, b: {c} [d] \"e\" \\"}"#;
+        assert_eq!(
+            pretty_json(text),
+            "{\n  \"error\": \"a, b: {c} [d] \\\"e\\\" \\\\\"\n}\n"
+        );
+        assert_eq!(pretty_json("tern_vcpus 1\n"), "tern_vcpus 1\n");
+    }
+
+    #[test]
+    fn numbers_the_server_writes_come_back_as_written() {
+        // The server writes its numbers with serde_json: u64, i64 and shortest round-trip
+        // f64s, which read back into the same value and so print the same.
+        let numbers = serde_json::json!([
+            0.8333333333333334,
+            12.46,
+            1e-7,
+            1.7976931348623157e308,
+            5e-324,
+            u64::MAX,
+            i64::MIN,
+            0.0,
+            -0.0,
+            2000
+        ]);
+        let text = serde_json::to_string(&numbers).unwrap();
+        let pretty = pretty_json(&text);
+        let written: Vec<&str> = text.trim_matches(['[', ']']).split(',').collect();
+        let printed: Vec<&str> = pretty
+            .lines()
+            .filter(|l| !l.starts_with(['[', ']']))
+            .map(|l| l.trim().trim_end_matches(','))
+            .collect();
+        assert_eq!(printed, written);
+        assert_eq!(written[0], "0.8333333333333334");
+        assert_eq!(written[5], u64::MAX.to_string());
     }
 
     #[test]

@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(post.describe(), "POST /v1/rebalance");
         assert_eq!(
             post.body.clone().unwrap().to_string(),
-            r#"{"host_node":1,"policy":"to-node"}"#
+            r#"{"policy":"to-node","host_node":1}"#
         );
         let post = call(&[
             "rebalance",

@@ -2,14 +2,13 @@
 //! rebalance, follow it to its end with live progress on stderr when that is a terminal, and
 //! finish with its final status, failing unless it is done.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use super::cli::Command;
 use super::cli_balance::{BalanceCommand, RebalanceArgs};
-use super::commands::{parse_answer, send, ApiCall, Finished};
+use super::commands::{parse_answer, pretty_json, send, ApiCall, Finished};
 use super::commands_balance::{rebalance_path, start_call};
 use super::error::CtlError;
-use super::json_pretty::pretty_json;
 use super::progress::Progress;
 use super::render::rebalance;
 use super::watch::{self, Ended, POLL_INTERVAL};
@@ -74,9 +73,7 @@ pub fn follow(client: &Client, following: Following<'_>, json: bool) -> Result<F
         Following::Wait(id) => id.to_string(),
     };
     let call = ApiCall::get(&rebalance_path(&id));
-    let stderr = std::io::stderr();
-    let live = stderr.is_terminal();
-    let mut progress = Progress::new(stderr, live);
+    let mut progress = Progress::on_stderr();
     let mut fetch = || {
         let body = send(client, &call)?;
         Ok((parse_answer(&call, &body)?, body))

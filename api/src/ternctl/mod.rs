@@ -14,7 +14,6 @@ pub mod commands_balance;
 pub mod error;
 pub mod follow;
 pub mod idlist;
-pub mod json_pretty;
 pub mod progress;
 pub mod render;
 pub mod table;

@@ -1,21 +1,22 @@
-//! A rebalance's live progress on a terminal, redrawn in place on one line:
-//! `[#########-----------]  45%  1.2 GiB/2.6 GiB  350 MiB/s  failed 0`. Where the output is
-//! not a terminal it draws nothing (the final status says it all).
+//! A rebalance's live progress, drawn by indicatif on one line of stderr:
+//! `[#########-----------]  45%  1.2 GiB/2.6 GiB  350 MiB/s  failed 0`. Where stderr is not
+//! a terminal indicatif draws nothing (the final status says it all).
 
 use std::collections::VecDeque;
-use std::io::Write;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 use crate::model::{RebalanceState, RebalanceStatus};
 use crate::ternctl::render::rebalance::{average_rate, PAGE_BYTES};
 use crate::ternctl::units::{format_bytes, format_rate};
 
-/// Characters in the bar, brackets aside.
-pub const BAR_WIDTH: usize = 20;
+/// The line: a bar of 20 cells (`#` done, `-` to do), then the figures.
+const TEMPLATE: &str = "[{bar:20}] {msg}";
+const BAR_CHARS: &str = "#-";
+/// The bar's length: the plan in thousandths.
+const BAR_STEPS: u64 = 1000;
 /// The rate shown is measured over about this much of the rebalance's time.
 const RATE_WINDOW_MS: u64 = 2000;
-/// Back to the start of the line, and erase to its end.
-const CARRIAGE_RETURN: &str = "\r";
-const ERASE_TO_END: &str = "\x1b[K";
 
 /// The share of the plan handled (moved or failed), 0 to 1; a done rebalance is whole.
 pub fn handled_fraction(status: &RebalanceStatus) -> f64 {
@@ -29,25 +30,17 @@ pub fn handled_fraction(status: &RebalanceStatus) -> f64 {
     (handled as f64 / status.pages_total as f64).min(1.0)
 }
 
-/// `[#####-----]`: `fraction` of `width` cells filled (rounded down, so a full bar means all).
-pub fn bar(fraction: f64, width: usize) -> String {
-    let filled = ((fraction.clamp(0.0, 1.0) * width as f64) as usize).min(width);
-    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
-}
-
-/// One progress line: bar, percent, bytes moved of the plan's, rate (`queued` before the
-/// start, `-` before any is known), failed pages.
-pub fn progress_line(status: &RebalanceStatus, rate: Option<f64>) -> String {
-    let fraction = handled_fraction(status);
+/// The figures after the bar: percent (rounded down, so 100% means all), bytes moved of the
+/// plan's, rate (`queued` before the start, `-` before any is known), failed pages.
+pub fn figures(status: &RebalanceStatus, rate: Option<f64>) -> String {
     let rate = match (status.state, rate) {
         (RebalanceState::Queued, _) => "queued".to_string(),
         (_, Some(rate)) => format_rate(rate),
         (_, None) => "-".to_string(),
     };
     format!(
-        "{} {:>3}%  {}/{}  {rate}  failed {}",
-        bar(fraction, BAR_WIDTH),
-        (fraction * 100.0) as u64,
+        "{:>3}%  {}/{}  {rate}  failed {}",
+        (handled_fraction(status) * 100.0) as u64,
         format_bytes(status.bytes_moved),
         format_bytes(status.pages_total.saturating_mul(PAGE_BYTES)),
         status.pages_failed
@@ -86,105 +79,170 @@ impl RateMeter {
     }
 }
 
-/// Where progress goes: a terminal (`live`) gets the line redrawn; anything else nothing.
+/// A rebalance's progress bar and the meter of its rate.
 #[derive(Debug)]
-pub struct Progress<W: Write> {
-    out: W,
-    live: bool,
+pub struct Progress {
+    bar: ProgressBar,
+    /// Where the bar is drawn from the first status on (until then it is hidden, so a
+    /// rebalance that cannot be read leaves no empty bar).
+    target: Option<ProgressDrawTarget>,
     meter: RateMeter,
-    /// Whether a line is drawn and not ended.
-    drawn: bool,
 }
 
-impl<W: Write> Progress<W> {
-    /// Progress written to `out`, drawn only if `live`.
-    pub fn new(out: W, live: bool) -> Self {
+impl Progress {
+    /// Progress on stderr, drawn only if it is a terminal.
+    pub fn on_stderr() -> Self {
+        Self::new(ProgressDrawTarget::stderr())
+    }
+
+    /// Progress drawn on `target`.
+    pub fn new(target: ProgressDrawTarget) -> Self {
+        let style = ProgressStyle::with_template(TEMPLATE)
+            .map(|style| style.progress_chars(BAR_CHARS))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        // Dropped unfinished, the bar stays as it is rather than jumping to full.
+        let bar = ProgressBar::with_draw_target(Some(BAR_STEPS), ProgressDrawTarget::hidden())
+            .with_style(style)
+            .with_finish(ProgressFinish::Abandon);
         Self {
-            out,
-            live,
+            bar,
+            target: Some(target),
             meter: RateMeter::default(),
-            drawn: false,
         }
+    }
+
+    /// Moves the bar to `status`'s share; the figures to write after it.
+    fn advance(&mut self, status: &RebalanceStatus, rate: Option<f64>) -> String {
+        if let Some(target) = self.target.take() {
+            self.bar.set_draw_target(target);
+        }
+        self.bar
+            .set_position((handled_fraction(status) * BAR_STEPS as f64) as u64);
+        figures(status, rate)
     }
 
     /// Shows a status of a rebalance still under way.
     pub fn show(&mut self, status: &RebalanceStatus) {
         self.meter.add(status);
-        let line = progress_line(status, self.meter.rate(status));
-        self.draw(&format!("{CARRIAGE_RETURN}{line}{ERASE_TO_END}"));
-        self.drawn = true;
+        let figures = self.advance(status, self.meter.rate(status));
+        self.bar.set_message(figures);
     }
 
-    /// Shows the last status (the average rate of the whole run) and ends the line.
+    /// Shows the last status (the average rate of the whole run) and leaves the line as it is.
     pub fn finish(&mut self, status: &RebalanceStatus) {
-        let line = progress_line(status, average_rate(status));
-        self.draw(&format!("{CARRIAGE_RETURN}{line}{ERASE_TO_END}\n"));
-        self.drawn = false;
+        let figures = self.advance(status, average_rate(status));
+        self.bar.abandon_with_message(figures);
     }
 
-    /// Ends a line left drawn, so that what follows (an error) starts on its own line.
+    /// Leaves the line as it is, so that what follows (an error) starts on its own line.
     pub fn interrupt(&mut self) {
-        if self.drawn {
-            self.draw("\n");
-            self.drawn = false;
-        }
-    }
-
-    /// Progress is a courtesy: a terminal that cannot be written to does not stop the wait.
-    fn draw(&mut self, text: &str) {
-        if self.live {
-            let _ = self
-                .out
-                .write_all(text.as_bytes())
-                .and_then(|()| self.out.flush());
-        }
-    }
-
-    /// The writer (for tests).
-    pub fn into_inner(self) -> W {
-        self.out
+        self.bar.abandon();
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use indicatif::InMemoryTerm;
+
     use super::*;
     use crate::ternctl::render::rebalance::tests::status;
     use RebalanceState::{Done, Queued, Running};
 
     const MIB_PAGES: u64 = 256;
 
-    #[test]
-    fn bars_fill_in_whole_cells() {
-        assert_eq!(bar(0.0, 10), "[----------]");
-        assert_eq!(bar(0.45, 20), "[#########-----------]");
-        assert_eq!(bar(0.999, 10), "[#########-]");
-        assert_eq!(bar(1.0, 4), "[####]");
-        assert_eq!(bar(7.0, 4), "[####]");
-        assert_eq!(bar(f64::NAN, 4), "[----]");
+    /// Progress drawn on an 80-column screen in memory.
+    pub(crate) fn on_screen() -> (Progress, InMemoryTerm) {
+        let screen = InMemoryTerm::new(4, 80);
+        let progress = Progress::new(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        (progress, screen)
     }
 
     #[test]
-    fn a_line_shows_share_bytes_rate_and_failures() {
+    fn the_template_is_valid() {
+        assert!(ProgressStyle::with_template(TEMPLATE).is_ok());
+    }
+
+    #[test]
+    fn figures_show_share_bytes_rate_and_failures() {
         let mut running = status(Running, 118_000, 1000);
         running.pages_failed = 0;
         assert_eq!(
-            progress_line(&running, Some(350.0 * 1048576.0)),
-            "[#########-----------]  45%  460.9 MiB/1 GiB  350 MiB/s  failed 0"
+            figures(&running, Some(350.0 * 1048576.0)),
+            " 45%  460.9 MiB/1 GiB  350 MiB/s  failed 0"
         );
         assert_eq!(
-            progress_line(&status(Queued, 0, 0), None),
-            "[--------------------]   0%  0 B/1 GiB  queued  failed 0"
+            figures(&status(Queued, 0, 0), None),
+            "  0%  0 B/1 GiB  queued  failed 0"
         );
         assert_eq!(
-            progress_line(&status(Running, 0, 0), None),
-            "[--------------------]   0%  0 B/1 GiB  -  failed 0"
+            figures(&status(Running, 262_143, 0), None),
+            " 99%  1024.0 MiB/1 GiB  -  failed 0"
         );
         let mut done = status(Done, 262_100, 2000);
         done.pages_failed = 44;
         assert_eq!(
-            progress_line(&done, average_rate(&done)),
-            "[####################] 100%  1023.8 MiB/1 GiB  512 MiB/s  failed 44"
+            figures(&done, average_rate(&done)),
+            "100%  1023.8 MiB/1 GiB  512 MiB/s  failed 44"
+        );
+    }
+
+    #[test]
+    fn the_bar_fills_in_whole_cells_and_is_full_only_when_done() {
+        let (mut progress, screen) = on_screen();
+        progress.show(&status(Queued, 0, 0));
+        assert_eq!(
+            screen.contents(),
+            "[--------------------]   0%  0 B/1 GiB  queued  failed 0"
+        );
+        progress.show(&status(Running, 118_000, 1000));
+        assert_eq!(
+            screen.contents(),
+            "[#########-----------]  45%  460.9 MiB/1 GiB  461 MiB/s  failed 0"
+        );
+        progress.show(&status(Running, 262_143, 1500));
+        assert!(
+            screen
+                .contents()
+                .starts_with("[###################-]  99%  "),
+            "{}",
+            screen.contents()
+        );
+        progress.finish(&status(Done, 262_144, 2000));
+        assert_eq!(
+            screen.contents(),
+            "[####################] 100%  1 GiB/1 GiB  512 MiB/s  failed 0"
+        );
+    }
+
+    #[test]
+    fn a_rebalance_that_stops_short_keeps_its_bar() {
+        let (mut progress, screen) = on_screen();
+        progress.show(&status(Running, 65_536, 500));
+        progress.finish(&status(RebalanceState::Cancelled, 65_536, 1000));
+        assert_eq!(
+            screen.contents(),
+            "[#####---------------]  25%  256 MiB/1 GiB  256 MiB/s  failed 0"
+        );
+        let (mut progress, screen) = on_screen();
+        progress.show(&status(Running, 65_536, 500));
+        drop(progress);
+        assert!(
+            screen
+                .contents()
+                .starts_with("[#####---------------]  25%  "),
+            "{}",
+            screen.contents()
+        );
+        let (mut progress, screen) = on_screen();
+        progress.interrupt();
+        drop(progress);
+        assert_eq!(screen.contents(), "");
+        let (mut progress, screen) = on_screen();
+        progress.show(&status(Running, 0, 0));
+        progress.interrupt();
+        assert_eq!(
+            screen.contents(),
+            "[--------------------]   0%  0 B/1 GiB  -  failed 0"
         );
     }
 
@@ -204,30 +262,5 @@ mod tests {
             meter.add(&at(2100 + step * 100, 200 + step * 40));
         }
         assert_eq!(rate(&meter, at(5100, 1400)), 400.0);
-    }
-
-    #[test]
-    fn a_terminal_gets_the_line_redrawn_and_anything_else_nothing() {
-        let mut live = Progress::new(Vec::new(), true);
-        live.show(&status(Running, 0, 0));
-        live.finish(&status(Done, 262_144, 1000));
-        let text = String::from_utf8(live.into_inner()).unwrap();
-        assert_eq!(
-            text,
-            "\r[--------------------]   0%  0 B/1 GiB  -  failed 0\x1b[K\
-             \r[####################] 100%  1 GiB/1 GiB  1.0 GiB/s  failed 0\x1b[K\n"
-        );
-        let mut cut = Progress::new(Vec::new(), true);
-        cut.interrupt();
-        cut.show(&status(Running, 0, 0));
-        cut.interrupt();
-        cut.interrupt();
-        let text = String::from_utf8(cut.into_inner()).unwrap();
-        assert!(text.ends_with("failed 0\x1b[K\n"), "{text:?}");
-        assert_eq!(text.matches('\n').count(), 1, "{text:?}");
-        let mut quiet = Progress::new(Vec::new(), false);
-        quiet.show(&status(Running, 10, 10));
-        quiet.finish(&status(Done, 10, 10));
-        assert!(quiet.into_inner().is_empty());
     }
 }

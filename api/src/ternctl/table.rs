@@ -1,34 +1,38 @@
-//! Plain-text tables: columns padded to their widest cell, two spaces apart.
+//! Plain-text tables drawn by comfy-table: no borders, columns padded to their widest cell
+//! and two spaces apart, no trailing spaces.
 
-/// How a column's cells sit in its width.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Align {
-    Left,
-    Right,
-}
+use comfy_table::{presets::NOTHING, CellAlignment, ContentArrangement};
 
-/// A table: an optional header row, then rows of cells.
-#[derive(Clone, Debug, Default)]
+/// Spaces after each column (the last one's are trimmed).
+const GAP: u16 = 2;
+
+/// A table: an optional header row, then rows of cells; some columns right-aligned.
+#[derive(Debug)]
 pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    inner: comfy_table::Table,
     right: Vec<usize>,
 }
-
-const GAP: &str = "  ";
 
 impl Table {
     /// A table whose first row is `header`.
     pub fn new<S: AsRef<str>>(header: &[S]) -> Self {
-        Self {
-            header: header.iter().map(|h| h.as_ref().to_string()).collect(),
-            ..Self::default()
-        }
+        let mut table = Self::untitled();
+        table
+            .inner
+            .set_header(header.iter().map(|h| h.as_ref().to_string()));
+        table
     }
 
     /// A table without a header row (e.g. `key  value` lines).
     pub fn untitled() -> Self {
-        Self::default()
+        let mut inner = comfy_table::Table::new();
+        inner
+            .load_preset(NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled);
+        Self {
+            inner,
+            right: Vec::new(),
+        }
     }
 
     /// Right-aligns the given columns (numbers).
@@ -39,55 +43,26 @@ impl Table {
 
     /// Adds a row.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.inner.add_row(cells);
     }
 
     /// Whether it has no rows (the header aside).
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    fn align(&self, column: usize) -> Align {
-        if self.right.contains(&column) {
-            Align::Right
-        } else {
-            Align::Left
-        }
-    }
-
-    fn all_rows(&self) -> impl Iterator<Item = &Vec<String>> {
-        std::iter::once(&self.header)
-            .filter(|h| !h.is_empty())
-            .chain(self.rows.iter())
+        self.inner.is_empty()
     }
 
     /// The table as lines, each ending in a newline, without trailing spaces.
-    pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = Vec::new();
-        for row in self.all_rows() {
-            for (i, cell) in row.iter().enumerate() {
-                let width = cell.chars().count();
-                match widths.get_mut(i) {
-                    Some(w) => *w = (*w).max(width),
-                    None => widths.push(width),
-                }
+    pub fn render(mut self) -> String {
+        for (i, column) in self.inner.column_iter_mut().enumerate() {
+            column.set_padding((0, GAP));
+            if self.right.contains(&i) {
+                column.set_cell_alignment(CellAlignment::Right);
             }
         }
-        let mut out = String::new();
-        for row in self.all_rows() {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (cell, &width))| match self.align(i) {
-                    Align::Left => format!("{cell:<width$}"),
-                    Align::Right => format!("{cell:>width$}"),
-                })
-                .collect();
-            out.push_str(cells.join(GAP).trim_end());
-            out.push('\n');
-        }
-        out
+        self.inner
+            .lines()
+            .map(|line| format!("{}\n", line.trim_end()))
+            .collect()
     }
 }
 
@@ -104,11 +79,13 @@ mod tests {
         let mut table = Table::new(&["ID", "NAME", "SIZE"]).align_right(&[2]);
         table.row(cells(&["0", "alpha", "5"]));
         table.row(cells(&["12", "b", "1024"]));
+        table.row(cells(&["7", "ünï", "33"]));
         assert_eq!(
             table.render(),
             "ID  NAME   SIZE\n\
              0   alpha     5\n\
-             12  b      1024\n"
+             12  b      1024\n\
+             7   ünï      33\n"
         );
     }
 
@@ -117,9 +94,11 @@ mod tests {
         let mut table = Table::untitled();
         table.row(cells(&["state", "running"]));
         table.row(cells(&["vCPUs", "4", ""]));
-        assert_eq!(table.render(), "state  running\nvCPUs  4\n");
         assert!(!table.is_empty());
+        assert_eq!(table.render(), "state  running\nvCPUs  4\n");
         assert_eq!(Table::untitled().render(), "");
-        assert!(Table::new(&["A"]).is_empty());
+        let header_only = Table::new(&["A", "B"]);
+        assert!(header_only.is_empty());
+        assert_eq!(header_only.render(), "A  B\n");
     }
 }

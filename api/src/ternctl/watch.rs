@@ -1,7 +1,6 @@
 //! Following a rebalance to its end: its status read every [`POLL_INTERVAL`] and shown as
 //! progress, until it is done, failed or cancelled.
 
-use std::io::Write;
 use std::time::Duration;
 
 use super::error::CtlError;
@@ -23,9 +22,9 @@ pub struct Ended {
 
 /// Reads the status with `fetch` until the rebalance has ended, showing each on `progress`
 /// and calling `pause` between reads. A failed read ends the wait with its error.
-pub fn follow<W: Write>(
+pub fn follow(
     fetch: &mut dyn FnMut() -> Result<(RebalanceStatus, String), CtlError>,
-    progress: &mut Progress<W>,
+    progress: &mut Progress,
     pause: &mut dyn FnMut(),
 ) -> Result<Ended, CtlError> {
     loop {
@@ -43,6 +42,7 @@ pub fn follow<W: Write>(
 mod tests {
     use super::*;
     use crate::model::RebalanceState::{Done, Failed, Queued, Running};
+    use crate::ternctl::progress::tests::on_screen;
     use crate::ternctl::render::rebalance::tests::status;
 
     #[test]
@@ -60,25 +60,33 @@ mod tests {
             let s = script.next().unwrap();
             Ok((s.clone(), serde_json::to_string(&s).unwrap()))
         };
-        let mut pauses = 0;
-        let mut progress = Progress::new(Vec::new(), true);
-        let ended = follow(&mut fetch, &mut progress, &mut || pauses += 1).unwrap();
-        assert_eq!((reads, pauses), (3, 2));
+        let (mut progress, screen) = on_screen();
+        let mut seen = Vec::new();
+        let ended = follow(&mut fetch, &mut progress, &mut || {
+            seen.push(screen.contents())
+        })
+        .unwrap();
+        assert_eq!((reads, seen.len()), (3, 2));
         assert_eq!(ended.status, status(Done, 262_144, 1000));
         assert!(ended.body.contains(r#""state":"done""#), "{}", ended.body);
-        let drawn = String::from_utf8(progress.into_inner()).unwrap();
-        assert_eq!(drawn.matches('\r').count(), 3, "{drawn:?}");
-        assert!(drawn.contains("  50%  512 MiB/1 GiB  "), "{drawn:?}");
-        assert!(drawn.ends_with("\x1b[K\n"), "{drawn:?}");
+        assert!(seen[0].contains("   0%  0 B/1 GiB  queued  "), "{seen:?}");
+        assert!(seen[1].contains("  50%  512 MiB/1 GiB  "), "{seen:?}");
+        assert!(
+            screen
+                .contents()
+                .starts_with("[####################] 100%  1 GiB/1 GiB  "),
+            "{}",
+            screen.contents()
+        );
     }
 
     #[test]
     fn a_failed_read_ends_the_wait() {
         let mut fetch = || Err(CtlError::Refused("there is no rebalance rb-9".into()));
-        let mut progress = Progress::new(Vec::new(), true);
+        let (mut progress, screen) = on_screen();
         let err = follow(&mut fetch, &mut progress, &mut || {}).unwrap_err();
         assert_eq!(err.to_string(), "there is no rebalance rb-9");
-        assert!(progress.into_inner().is_empty());
+        assert_eq!(screen.contents(), "");
         let mut reads = 0;
         let mut fetch = || {
             reads += 1;
@@ -87,9 +95,12 @@ mod tests {
                 _ => Err(CtlError::Refused("the VMM is not answering".into())),
             }
         };
-        let mut progress = Progress::new(Vec::new(), true);
-        assert!(follow(&mut fetch, &mut progress, &mut || {}).is_err());
-        let drawn = String::from_utf8(progress.into_inner()).unwrap();
-        assert!(drawn.ends_with("failed 0\x1b[K\n"), "{drawn:?}");
+        let (mut progress, screen) = on_screen();
+        let err = follow(&mut fetch, &mut progress, &mut || {}).unwrap_err();
+        assert_eq!(err.to_string(), "the VMM is not answering");
+        assert_eq!(
+            screen.contents(),
+            "[--------------------]   0%  0 B/1 GiB  -  failed 0"
+        );
     }
 }

@@ -3,6 +3,10 @@
 //! fails instead).
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::FromRawFd;
+use std::process::{Command, Stdio};
 
 use api::model::*;
 use api::request::{ApiError, ErrorKind, VmRequest, VmResponse};
@@ -212,6 +216,63 @@ pages      262144/262144 moved (100.0%), 0 failed
 bytes      1 GiB
 elapsed    1.5s (683 MiB/s)
 "
+    );
+}
+
+/// A pseudo-terminal of 100 columns: its master and slave ends.
+fn pty() -> (File, File) {
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty stores two new descriptors in `master` and `slave`; the name and
+    // termios pointers may be null and `size` outlives the call.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened here and nothing else owns them.
+    unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) }
+}
+
+#[test]
+fn a_terminal_on_stderr_gets_a_progress_bar() {
+    let served = Served::start();
+    let (mut master, slave) = pty();
+    let socket = served.socket();
+    let output = Command::new(env!("CARGO_BIN_EXE_ternctl"))
+        .args(["--sock", socket.to_str().unwrap()])
+        .args(["rebalance", "--policy", "to-node", "--node", "1"])
+        .env("TERM", "xterm")
+        .stderr(Stdio::from(slave))
+        .output()
+        .unwrap();
+    let mut drawn = Vec::new();
+    // Once ternctl has exited and no slave end is open, the master reads EIO: the end.
+    let _ = master.read_to_end(&mut drawn);
+    let drawn = String::from_utf8_lossy(&drawn);
+    assert_eq!(output.status.code(), Some(0), "{drawn}");
+    assert!(
+        drawn.contains("[##########----------]  50%  512 MiB/1 GiB  "),
+        "{drawn:?}"
+    );
+    assert!(
+        drawn.contains("[####################] 100%  1 GiB/1 GiB  683 MiB/s  failed 0"),
+        "{drawn:?}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("rebalance rb-1 started\nrebalance  rb-1 (to-node)\nstate      done\n"),
+        "{stdout}"
     );
 }
 
