@@ -164,6 +164,9 @@ pub enum Error {
     /// The balancer could not start.
     #[error("cannot start the balancer: {0}")]
     Balancer(#[source] io::Error),
+    /// The CPUs tern may use could not be read.
+    #[error("cannot read which host CPUs are online and allowed to tern: {0}")]
+    HostCpus(#[source] io::Error),
     /// The event loop failed.
     #[error("the event loop failed: {0}")]
     EventLoop(String),

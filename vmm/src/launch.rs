@@ -13,6 +13,7 @@ use balancer::engine::job::JobReport;
 use balancer::engine::Balancer;
 use balancer::host::SysfsHost;
 use balancer::pages::SystemPages;
+use balancer::vcpu_placement::usable_cpus;
 
 use crate::arch::cpuid::CpuTopology;
 use crate::balance_view::VmView;
@@ -93,6 +94,8 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         Some(path) => Some((bind_api_socket(path)?, path.clone())),
         None => None,
     };
+    // Before any thread is pinned: the CPUs an operator may pin vCPUs to.
+    let usable_cpus = usable_cpus().map_err(Error::HostCpus)?;
     let kvm = vm::open_kvm()?;
     let plan = plan(config, kvm.get_max_vcpus())?;
     let vcpus = plan.vcpus;
@@ -167,6 +170,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         started: Instant::now(),
         balancer: balancer.clone(),
         console: console.buffer(),
+        usable_cpus,
     });
     let api_server = match api_listener {
         Some((listener, path)) => {

@@ -40,6 +40,8 @@ pub struct VmControl {
     pub started: Instant,
     /// The balancer.
     pub balancer: Arc<Balancer>,
+    /// The host CPUs tern may use (online and in its affinity at launch): pins stay within.
+    pub usable_cpus: Vec<u32>,
     /// The guest console's output buffer: `stats()` counts the bytes written and dropped.
     pub console: Arc<OutputBuffer>,
 }

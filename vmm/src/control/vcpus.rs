@@ -78,6 +78,7 @@ impl VmControl {
         })?;
         let host =
             HostTopology::read().map_err(|e| internal("cannot read the host topology", e))?;
+        let usable = &self.usable_cpus;
         let cpus = match (&request.cpus, request.host_node) {
             (Some(cpus), None) => {
                 if cpus.is_empty() {
@@ -88,6 +89,12 @@ impl VmControl {
                     return Err(bad(format!(
                         "host CPU {cpu} does not exist (this host has CPUs {})",
                         format_id_list(&present)
+                    )));
+                }
+                if let Some(cpu) = cpus.iter().find(|c| !usable.contains(c)) {
+                    return Err(bad(format!(
+                        "host CPU {cpu} is offline or outside the CPUs tern may use ({})",
+                        format_id_list(usable)
                     )));
                 }
                 cpus.clone()
@@ -103,7 +110,20 @@ impl VmControl {
                 if n.cpus.is_empty() {
                     return Err(bad(format!("host node {node} has no CPUs")));
                 }
-                n.cpus.clone()
+                let cpus: Vec<u32> = n
+                    .cpus
+                    .iter()
+                    .filter(|c| usable.contains(c))
+                    .copied()
+                    .collect();
+                if cpus.is_empty() {
+                    return Err(bad(format!(
+                        "none of host node {node}'s CPUs ({}) is one tern may use ({})",
+                        format_id_list(&n.cpus),
+                        format_id_list(usable)
+                    )));
+                }
+                cpus
             }
             _ => {
                 return Err(bad(
