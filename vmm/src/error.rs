@@ -161,6 +161,9 @@ pub enum Error {
     /// The balancer could not start.
     #[error("cannot start the balancer: {0}")]
     Balancer(#[source] io::Error),
+    /// A virtio device could not be set up.
+    #[error(transparent)]
+    Virtio(#[from] crate::virtio_mmio::VirtioSetupError),
     /// The event loop failed.
     #[error("the event loop failed: {0}")]
     EventLoop(String),

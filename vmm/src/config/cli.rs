@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::file::{ConfigFile, ConfigFileError};
-use super::{GuestNodeSpec, MemSize, MemoryBacking, VmConfig, DEFAULT_CMDLINE};
+use super::{DiskSpec, GuestNodeSpec, MemSize, MemoryBacking, NetSpec, VmConfig, DEFAULT_CMDLINE};
 
 /// Tern: a NUMA-aware microVM monitor. Boots a Linux guest with KVM; the guest's first serial
 /// port is this terminal.
@@ -58,6 +58,15 @@ pub struct Cli {
     /// another host node, its memory moves there (rate-limited, with hysteresis).
     #[arg(long)]
     pub auto_balance: bool,
+    /// A virtio-blk disk on a raw image: path=FILE[,readonly=on][,guest-node=G]. Repeat for
+    /// each disk (the first is /dev/vda). guest-node runs its I/O on that guest node's host
+    /// node. Replaces the disks of --config.
+    #[arg(long, value_name = "SPEC")]
+    pub disk: Vec<DiskSpec>,
+    /// A virtio-net device on a tap: tap=NAME[,mac=MAC][,guest-node=G]. Repeat for each. The
+    /// tap is attached to, or created if tern may. Replaces the nets of --config.
+    #[arg(long, value_name = "SPEC")]
+    pub net: Vec<NetSpec>,
 }
 
 impl Cli {
@@ -75,6 +84,14 @@ impl Cli {
         let numa = match (self.numa.is_empty(), file.numa) {
             (true, Some(file_numa)) => file_numa,
             _ => self.numa,
+        };
+        let disks = match (self.disk.is_empty(), file.disks) {
+            (true, Some(file_disks)) => file_disks,
+            _ => self.disk,
+        };
+        let nets = match (self.net.is_empty(), file.nets) {
+            (true, Some(file_nets)) => file_nets,
+            _ => self.net,
         };
         Ok(VmConfig {
             kernel: self
@@ -98,6 +115,8 @@ impl Cli {
             print_placement_on_exit: self.print_placement_on_exit || file.print_placement_on_exit,
             api_sock: self.api_sock.or(file.api_sock),
             auto_balance: self.auto_balance || file.auto_balance,
+            disks,
+            nets,
         })
     }
 }
@@ -267,8 +286,31 @@ mod tests {
             print_placement_on_exit: true,
             api_sock: Some("/run/tern.sock".into()),
             auto_balance: false,
+            disks: Vec::new(),
+            nets: Vec::new(),
         };
         assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn disk_and_net_flags_repeat_and_replace_the_files() {
+        let config = with_file(
+            r#"{"kernel": "k", "disks": [{"path": "root.img"}], "nets": [{"tap": "tap9"}]}"#,
+            &[
+                "--disk",
+                "path=/a.img",
+                "--disk",
+                "path=/b.img,readonly=on,guest-node=1",
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.disks.len(), 2);
+        assert!(config.disks[1].readonly);
+        assert_eq!(config.disks[1].guest_node, Some(1));
+        assert_eq!(config.nets.len(), 1, "the file's nets stay without --net");
+        assert_eq!(config.nets[0].tap, "tap9");
+        let err = cli(&["--kernel", "/k", "--disk", "readonly=on"]).unwrap_err();
+        assert!(err.to_string().contains("'path=' is missing"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a VM is made of, as the user describes it, and its check against the host.
 
 pub mod cli;
+pub mod devices;
 pub mod file;
 pub mod nodes;
 pub mod numa;
@@ -9,6 +10,7 @@ pub mod validate;
 
 use std::path::PathBuf;
 
+pub use self::devices::{DiskSpec, NetSpec};
 pub use self::file::{ConfigFile, ConfigFileError};
 pub use self::nodes::GuestNode;
 pub use self::numa::{GuestNodeSpec, HostPolicy};
@@ -64,6 +66,10 @@ pub struct VmConfig {
     pub api_sock: Option<PathBuf>,
     /// Let memory follow vCPUs automatically from the start.
     pub auto_balance: bool,
+    /// virtio-blk devices.
+    pub disks: Vec<DiskSpec>,
+    /// virtio-net devices.
+    pub nets: Vec<NetSpec>,
 }
 
 impl VmConfig {
@@ -82,6 +88,8 @@ impl VmConfig {
             print_placement_on_exit: false,
             api_sock: None,
             auto_balance: false,
+            disks: Vec::new(),
+            nets: Vec::new(),
         }
     }
 }

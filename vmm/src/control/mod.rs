@@ -1,6 +1,7 @@
 //! The VMM's side of the API: answers each request on the main thread, from the VM's own
 //! state (plan, guest RAM, vCPU control, exit signal).
 
+pub mod device_metrics;
 pub mod info;
 pub mod metrics;
 pub mod placement;
@@ -39,6 +40,8 @@ pub struct VmControl {
     pub started: Instant,
     /// The balancer.
     pub balancer: Arc<Balancer>,
+    /// The virtio devices.
+    pub devices: Vec<crate::virtio_mmio::DeviceInfo>,
 }
 
 pub(crate) fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {
