@@ -18,6 +18,7 @@ deps:
 resources: deps
 	resources/fetch-kernel.sh
 	resources/build-guest-initramfs.sh
+	resources/build-disk-image.sh
 
 build:
 	$(CARGO) build --release --workspace --exclude tern-workload

@@ -1,0 +1,141 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! virtio devices in the lab, with Debian's cloud kernel (virtio modules loaded by the guest's
+//! initramfs, devices found through ACPI): a guest boots from an ext4 disk (root=/dev/vda),
+//! writes a file and powers off; a second boot reads it back, and a read-only second disk
+//! refuses writes. A guest and L1 talk over a tap that tern creates: ping and a transfer
+//! each way whose checksums match.
+
+use tern_tests::paths::rootfs_image;
+use tern_tests::sections::{section, SECTION_FN};
+use tern_tests::{run_with_retries, LabOutput, LabSpec};
+
+const CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet";
+
+/// `TERN-GUEST key=value` in the lines of section `name`.
+fn guest_value<'a>(out: &'a LabOutput, name: &str, key: &str) -> Option<&'a str> {
+    let prefix = format!("TERN-GUEST {key}=");
+    section(out, name)?
+        .0
+        .into_iter()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix(prefix.as_str()))
+}
+
+fn section_status(out: &LabOutput, name: &str) -> i32 {
+    section(out, name)
+        .unwrap_or_else(|| panic!("no section {name}:\n{}", out.console))
+        .1
+}
+
+#[test]
+fn a_guest_boots_from_disk_and_finds_what_it_wrote() {
+    let script = format!(
+        r#"{SECTION_FN}
+cp /images/rootfs.ext4 /tmp/root.img
+dd if=/dev/zero of=/tmp/ro.img bs=1M count=1 2>/dev/null
+section boot1 timeout 100 tern --kernel /images/bzImage --initramfs /images/guest.cpio \
+    --disk path=/tmp/root.img --cmdline "{CMDLINE} root=/dev/vda tern_task=disk_write"
+section boot2 timeout 100 tern --kernel /images/bzImage --initramfs /images/guest.cpio \
+    --disk path=/tmp/root.img --disk path=/tmp/ro.img,readonly=on \
+    --cmdline "{CMDLINE} root=/dev/vda tern_task=disk_read"
+section ro-image-untouched sh -c 'cmp /tmp/ro.img /dev/zero 2>&1 | grep -c differ'
+section missing timeout 30 tern --kernel /images/bzImage --disk path=/tmp/nope.img
+exit 0
+"#
+    );
+    let spec = LabSpec::new("virtio_disk", script)
+        .requiring_tern()
+        .carry_file(
+            rootfs_image().expect("the root disk"),
+            "/images/rootfs.ext4",
+        );
+    let out = run_with_retries(&spec).expect("the lab ran");
+    assert_eq!(section_status(&out, "boot1"), 0, "{}", out.console);
+    assert_eq!(section_status(&out, "boot2"), 0, "{}", out.console);
+    assert_eq!(
+        guest_value(&out, "boot1", "root_dev"),
+        Some("/dev/vda"),
+        "{}",
+        out.console
+    );
+    let written = guest_value(&out, "boot1", "disk_md5").expect("first boot's checksum");
+    assert_eq!(written.len(), 32);
+    assert_eq!(guest_value(&out, "boot2", "root_dev"), Some("/dev/vda"));
+    assert_eq!(guest_value(&out, "boot2", "disk_md5_saved"), Some(written));
+    assert_eq!(
+        guest_value(&out, "boot2", "disk_md5"),
+        Some(written),
+        "{}",
+        out.console
+    );
+    assert_eq!(guest_value(&out, "boot2", "vdb_ro"), Some("1"));
+    assert_eq!(guest_value(&out, "boot2", "vdb_write"), Some("refused"));
+    assert_eq!(guest_value(&out, "boot2", "vdb_serial"), Some("ro.img"));
+    let (lines, _) = section(&out, "ro-image-untouched").unwrap();
+    assert_eq!(
+        lines.first().map(|l| l.trim()),
+        Some("0"),
+        "the read-only image changed"
+    );
+    let (lines, status) = section(&out, "missing").unwrap();
+    assert_eq!(status, 1);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("tern: cannot open disk image /tmp/nope.img")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_guest_and_l1_exchange_traffic_over_a_tap() {
+    let script = format!(
+        r#"{SECTION_FN}
+tern --kernel /images/bzImage --initramfs /images/guest.cpio --memory 256M \
+    --net tap=tern0,mac=52:54:00:aa:bb:01 \
+    --cmdline "{CMDLINE} tern_task=net tern_net_mib=8" </dev/null >/tmp/tern.out 2>&1 &
+pid=$!
+n=0; while [ ! -e /sys/class/net/tern0 ] && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done
+ip addr add 169.254.10.1/16 dev tern0 && ip link set tern0 up
+mkdir -p /tmp/www
+dd if=/dev/urandom of=/tmp/www/blob bs=64k count=128 2>/dev/null
+echo "L1 blob_md5=$(md5sum /tmp/www/blob | cut -d' ' -f1)"
+httpd -f -p 169.254.10.1:8080 -h /tmp/www &
+httpd=$!
+n=0; until wget -q -O /tmp/up http://169.254.10.2:8080/up 2>/dev/null; do
+    n=$((n+1)); [ $n -gt 200 ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+echo "L1 up_md5=$(md5sum /tmp/up 2>/dev/null | cut -d' ' -f1)"
+touch /tmp/www/done
+n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 600 ] && kill -9 $pid; sleep 0.2; done
+wait $pid; echo "TERN-EXIT status=$?"
+kill $httpd
+pid=
+section guest cat /tmp/tern.out
+exit 0
+"#
+    );
+    let spec = LabSpec::new("virtio_net", script).requiring_tern();
+    let out = run_with_retries(&spec).expect("the lab ran");
+    assert_eq!(
+        out.script_value("TERN-EXIT status="),
+        Some("0"),
+        "{}",
+        out.console
+    );
+    assert_eq!(guest_value(&out, "guest", "mac"), Some("52:54:00:aa:bb:01"));
+    assert_eq!(
+        guest_value(&out, "guest", "ping"),
+        Some("3"),
+        "{}",
+        out.console
+    );
+    let blob = out.script_value("L1 blob_md5=").expect("L1's checksum");
+    assert_eq!(
+        guest_value(&out, "guest", "down_md5"),
+        Some(blob),
+        "{}",
+        out.console
+    );
+    let up = guest_value(&out, "guest", "up_md5").expect("the guest's checksum");
+    assert_eq!(out.script_value("L1 up_md5="), Some(up), "{}", out.console);
+    assert_eq!(guest_value(&out, "guest", "net"), Some("done"));
+}
