@@ -139,3 +139,120 @@ exit 0
     assert_eq!(out.script_value("L1 up_md5="), Some(up), "{}", out.console);
     assert_eq!(guest_value(&out, "guest", "net"), Some("done"));
 }
+
+/// A guest on host node 0 does disk and network I/O in rounds (fresh random data written,
+/// read back past the page cache, downloaded and checked) while its memory moves to host
+/// node 1 and back through the API: every round checks out, and the devices' counters show
+/// the traffic.
+#[test]
+fn a_live_move_under_disk_and_network_io_loses_nothing() {
+    use tern_tests::sections::{json_section, WAIT_FNS};
+    let script = format!(
+        r#"{SECTION_FN}
+sock=/tmp/api.sock
+cp /images/rootfs.ext4 /tmp/root.img
+tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 512M \
+    --host-node 0 --api-sock $sock --disk path=/tmp/root.img,guest-node=0 --net tap=tern0,guest-node=0 \
+    --cmdline "{CMDLINE} root=/dev/vda tern_task=io_loop tern_io_mib=4" </dev/null >/tmp/tern.out 2>&1 &
+pid=$!
+{WAIT_FNS}
+n=0; while [ ! -e /sys/class/net/tern0 ] && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done
+ip addr add 169.254.10.1/16 dev tern0 && ip link set tern0 up
+mkdir -p /tmp/www
+dd if=/dev/urandom of=/tmp/www/blob bs=64k count=64 2>/dev/null
+md5sum /tmp/www/blob > /tmp/www/blob.md5
+httpd -f -p 169.254.10.1:8080 -h /tmp/www &
+httpd=$!
+wait_for "io_round=1 "
+rounds() {{ grep -c "io_round=" /tmp/tern.out; }}
+more() {{ c=$(rounds); n=0; while [ $(rounds) -lt $((c+$1)) ] && [ $n -lt 900 ] && kill -0 $pid 2>/dev/null; do n=$((n+1)); sleep 0.2; done; }}
+section move-1 ternctl --sock $sock --json rebalance --policy to-node --node 1
+more 1
+section placement-1 ternctl --sock $sock --json placement
+section move-0 ternctl --sock $sock --json rebalance --policy to-node --node 0
+more 2
+section vm ternctl --sock $sock --json vm
+section metrics sh -c "ternctl --sock $sock metrics | grep '^tern_device_'"
+touch /tmp/www/stop
+n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 900 ] && kill -9 $pid; sleep 0.2; done
+wait $pid; echo "TERN-EXIT status=$?"
+kill $httpd
+pid=
+section guest grep -E "TERN-GUEST|tern: " /tmp/tern.out
+exit 0
+"#
+    );
+    let spec = LabSpec::new("virtio_move", script)
+        .requiring_tern()
+        .with_node_mib(1024)
+        .carry_file(
+            rootfs_image().expect("the root disk"),
+            "/images/rootfs.ext4",
+        );
+    let out = run_with_retries(&spec).expect("the lab ran");
+    assert_eq!(
+        out.script_value("TERN-EXIT status="),
+        Some("0"),
+        "{}",
+        out.console
+    );
+    for (name, node) in [("move-1", 1), ("move-0", 0)] {
+        let status = json_section(&out, name).unwrap_or_else(|| panic!("{name}: {}", out.console));
+        assert_eq!(status["state"], "done", "{name}: {status}");
+        assert!(
+            status["pages_moved"].as_u64().unwrap() > 0,
+            "{name}: {status}"
+        );
+        println!(
+            "{name} to host node {node}: {} pages in {} ms",
+            status["pages_moved"], status["elapsed_ms"]
+        );
+    }
+    let placement = json_section(&out, "placement-1").expect("placement");
+    let on_1: u64 = placement["guest_nodes"][0]["host_nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["host_node"] == 1)
+        .map(|h| h["pages"].as_u64().unwrap())
+        .sum();
+    assert!(on_1 > 0, "{placement}");
+    let rounds: u64 = guest_value(&out, "guest", "io_rounds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(rounds >= 3, "{}", out.console);
+    assert_eq!(
+        guest_value(&out, "guest", "io_errors"),
+        Some("0"),
+        "{}",
+        out.console
+    );
+    let vm = json_section(&out, "vm").expect("vm");
+    let devices = vm["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 2, "{vm}");
+    assert_eq!(devices[0]["kind"], "block");
+    assert_eq!(devices[0]["guest_node"], 0);
+    assert_eq!(devices[1]["kind"], "net");
+    assert!(
+        devices[0]["bytes_written"].as_u64().unwrap() >= 4 << 20,
+        "{vm}"
+    );
+    assert!(
+        devices[1]["bytes_read"].as_u64().unwrap() >= 4 << 20,
+        "{vm}"
+    );
+    assert_eq!(devices[0]["resets_needed"], 0);
+    let (metrics, _) = section(&out, "metrics").expect("metrics");
+    assert!(
+        metrics
+            .iter()
+            .any(|l| l.starts_with("tern_device_requests_total{device=\"disk0\",kind=\"block\"}")),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics
+            .iter()
+            .any(|l| l.starts_with("tern_device_bytes_total{device=\"net0\",direction=\"read\"}")),
+        "{metrics:?}"
+    );
+}
