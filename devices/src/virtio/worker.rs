@@ -80,6 +80,7 @@ pub fn spawn_worker(
         active: None,
         epoll: Epoll::new()?,
         input_watched: false,
+        warned: false,
     };
     worker.watch()?;
     let cpus = setup.cpus;
@@ -143,6 +144,7 @@ struct Worker {
     active: Option<ActiveQueues>,
     epoll: Epoll,
     input_watched: bool,
+    warned: bool,
 }
 
 impl Worker {
@@ -249,10 +251,14 @@ impl Worker {
                 }
             }
             Err(err) => {
-                log::warn!(
-                    "virtio {} device: {err}; it needs a reset",
-                    self.backend.kind().name()
-                );
+                // Once per device: a guest that keeps breaking it must not flood the log.
+                if !self.warned {
+                    self.warned = true;
+                    log::warn!(
+                        "virtio {} device: {err}; it needs a reset (further ones are counted, not logged)",
+                        self.backend.kind().name()
+                    );
+                }
                 self.fail();
             }
         }

@@ -167,6 +167,17 @@ fn broken_chains_get_needs_reset() {
     assert_eq!(request(&mut d, 0, 0, 512, true).0, 0);
 }
 
+#[test]
+fn a_notification_flood_neither_stalls_nor_breaks_the_device() {
+    let (mut d, _f) = disk(false);
+    // Notifications with nothing new, and for queues that do not exist, by the thousand.
+    for i in 0..100_000u32 {
+        d.write_reg(0x50, i % 3);
+    }
+    assert_eq!(request(&mut d, 0, 5, 512, true).0, 0);
+    assert_eq!(d.read_reg(0x70) & NEEDS_RESET, 0);
+}
+
 const VIRTIO_BLK_T_IN_: u32 = 0;
 
 /// xorshift64*: a small seeded generator, so a failing run can be replayed by its seed.
