@@ -11,6 +11,14 @@ use tern_tests::{run_with_retries, LabOutput, LabSpec};
 
 const CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet";
 
+/// Waits for tern to create the tap tern0, then gives L1 its link-local address.
+const TAP_UP: &str = r#"n=0; while [ ! -e /sys/class/net/tern0 ] && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done
+ip addr add 169.254.10.1/16 dev tern0 && ip link set tern0 up"#;
+
+/// Waits (up to 3 min) for tern, `$pid`, to end, and prints its status.
+const TERN_END: &str = r#"n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 900 ] && kill -9 $pid; sleep 0.2; done
+wait $pid; echo "TERN-EXIT status=$?""#;
+
 /// `TERN-GUEST key=value` in the lines of section `name`.
 fn guest_value<'a>(out: &'a LabOutput, name: &str, key: &str) -> Option<&'a str> {
     let prefix = format!("TERN-GUEST {key}=");
@@ -94,8 +102,7 @@ tern --kernel /images/bzImage --initramfs /images/guest.cpio --memory 256M \
     --net tap=tern0,mac=52:54:00:aa:bb:01 \
     --cmdline "{CMDLINE} tern_task=net tern_net_mib=8" </dev/null >/tmp/tern.out 2>&1 &
 pid=$!
-n=0; while [ ! -e /sys/class/net/tern0 ] && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done
-ip addr add 169.254.10.1/16 dev tern0 && ip link set tern0 up
+{TAP_UP}
 mkdir -p /tmp/www
 dd if=/dev/urandom of=/tmp/www/blob bs=64k count=128 2>/dev/null
 echo "L1 blob_md5=$(md5sum /tmp/www/blob | cut -d' ' -f1)"
@@ -105,8 +112,7 @@ n=0; until wget -q -O /tmp/up http://169.254.10.2:8080/up 2>/dev/null; do
     n=$((n+1)); [ $n -gt 200 ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
 echo "L1 up_md5=$(md5sum /tmp/up 2>/dev/null | cut -d' ' -f1)"
 touch /tmp/www/done
-n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 600 ] && kill -9 $pid; sleep 0.2; done
-wait $pid; echo "TERN-EXIT status=$?"
+{TERN_END}
 kill $httpd
 pid=
 section guest cat /tmp/tern.out
@@ -156,8 +162,7 @@ tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 
     --cmdline "{CMDLINE} root=/dev/vda tern_task=io_loop tern_io_mib=4" </dev/null >/tmp/tern.out 2>&1 &
 pid=$!
 {WAIT_FNS}
-n=0; while [ ! -e /sys/class/net/tern0 ] && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done
-ip addr add 169.254.10.1/16 dev tern0 && ip link set tern0 up
+{TAP_UP}
 mkdir -p /tmp/www
 dd if=/dev/urandom of=/tmp/www/blob bs=64k count=64 2>/dev/null
 md5sum /tmp/www/blob > /tmp/www/blob.md5
@@ -174,8 +179,7 @@ more 2
 section vm ternctl --sock $sock --json vm
 section metrics sh -c "ternctl --sock $sock metrics | grep '^tern_device_'"
 touch /tmp/www/stop
-n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 900 ] && kill -9 $pid; sleep 0.2; done
-wait $pid; echo "TERN-EXIT status=$?"
+{TERN_END}
 kill $httpd
 pid=
 section guest grep -E "TERN-GUEST|tern: " /tmp/tern.out

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::boot::{QEMU, QEMU_FILES};
+use super::boot::{order, with_qemu, Vmm};
 use super::error::BenchError;
 use super::figure::{Figure, PartResult};
 use super::lab;
@@ -17,54 +17,25 @@ use super::stats::median;
 
 /// The part's name.
 pub const PART: &str = "virtio";
-/// Tern and QEMU VMs of each kind per lab run.
-pub const PAIRS_PER_RUN: usize = 2;
 /// MiB written and read on the disk, and downloaded.
 pub const MIB: u32 = 128;
 
-/// A VMM running the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Vmm {
-    /// Tern.
-    Tern,
-    /// QEMU's microvm machine.
-    Qemu,
-}
-
-impl Vmm {
-    fn name(self) -> &'static str {
-        match self {
-            Vmm::Tern => "tern",
-            Vmm::Qemu => "qemu",
-        }
+/// The VMM's command line for the I/O guest.
+fn command(vmm: Vmm) -> String {
+    let cmdline = format!("{GUEST_CMDLINE} tern_task=io_bench tern_bench_mib={MIB}");
+    match vmm {
+        Vmm::Tern => format!(
+            "tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 256M \
+             --disk path=/tmp/scratch.img --net tap=tern0 --cmdline \"{cmdline}\""
+        ),
+        Vmm::Qemu => format!(
+            "qemu-system-x86_64 -L /usr/share/qemu -M microvm -accel kvm -cpu host -m 256M -smp 2 \
+             -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+             -drive id=d0,file=/tmp/scratch.img,format=raw,if=none -device virtio-blk-device,drive=d0 \
+             -netdev tap,id=n0,ifname=tern0,script=no,downscript=no -device virtio-net-device,netdev=n0 \
+             -kernel /images/bzImage -initrd /images/guest.cpio -append \"{cmdline}\""
+        ),
     }
-
-    fn command(self) -> String {
-        let cmdline = format!("{GUEST_CMDLINE} tern_task=io_bench tern_bench_mib={MIB}");
-        match self {
-            Vmm::Tern => format!(
-                "tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 256M \
-                 --disk path=/tmp/scratch.img --net tap=tern0 --cmdline \"{cmdline}\""
-            ),
-            Vmm::Qemu => format!(
-                "qemu-system-x86_64 -L /usr/share/qemu -M microvm -accel kvm -cpu host -m 256M -smp 2 \
-                 -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
-                 -drive id=d0,file=/tmp/scratch.img,format=raw,if=none -device virtio-blk-device,drive=d0 \
-                 -netdev tap,id=n0,ifname=tern0,script=no,downscript=no -device virtio-net-device,netdev=n0 \
-                 -kernel /images/bzImage -initrd /images/guest.cpio -append \"{cmdline}\""
-            ),
-        }
-    }
-}
-
-/// The order of lab run `run` (0-based): alternating, starting with each VMM in turn.
-pub fn order(run: usize) -> Vec<Vmm> {
-    let (a, b) = if run.is_multiple_of(2) {
-        (Vmm::Tern, Vmm::Qemu)
-    } else {
-        (Vmm::Qemu, Vmm::Tern)
-    };
-    (0..PAIRS_PER_RUN).flat_map(|_| [a, b]).collect()
 }
 
 /// The script of lab run `run`: each VM gets a fresh scratch disk and a fresh tap, which L1
@@ -98,7 +69,7 @@ vm() {{
     for vmm in order(run) {
         let i = &mut counts[vmm as usize];
         *i += 1;
-        s.push_str(&format!("vm {} {} {}\n", vmm.name(), *i, vmm.command()));
+        s.push_str(&format!("vm {} {} {}\n", vmm.name(), *i, command(vmm)));
     }
     s.push_str("exit 0\n");
     s
@@ -240,20 +211,16 @@ pub fn analyze(samples: &[Sample], failed_runs: &[String]) -> Result<PartResult,
 
 /// Runs the part: enough lab runs for `rounds` VMs of each VMM.
 pub fn run(rounds: usize) -> Result<PartResult, BenchError> {
-    let runs = rounds.div_ceil(PAIRS_PER_RUN).max(1);
+    let runs = rounds.div_ceil(super::boot::PAIRS_PER_RUN).max(1);
     let mut samples = Vec::new();
     let mut failed = Vec::new();
     let mut lab_facts = json!(null);
     for run in 0..runs {
-        let mut spec = lab::spec(
+        let spec = with_qemu(lab::spec(
             &format!("bench-virtio-{}", run + 1),
             script(run),
             Duration::from_secs(12 * 60),
-        )
-        .carry_binary(QEMU);
-        for f in QEMU_FILES {
-            spec = spec.carry_file(f, f);
-        }
+        ));
         match lab::run(PART, &spec) {
             Ok(out) => {
                 let these = parse_run(&out.script_output, run);

@@ -139,6 +139,45 @@ mod tests {
     }
 
     #[test]
+    fn devices_follow_the_guest_nodes() {
+        let device = |name: &str, kind| DeviceSummary {
+            name: name.into(),
+            kind,
+            path: (kind == DeviceKind::Block).then(|| "/img/root.ext4".into()),
+            tap: (kind == DeviceKind::Net).then(|| "tap0".into()),
+            mac: (kind == DeviceKind::Net).then(|| "52:54:00:7e:00:00".into()),
+            read_only: false,
+            guest_node: (kind == DeviceKind::Block).then_some(1),
+            mmio_base: 0xd000_0000,
+            irq: 5,
+            requests: 12,
+            bytes_read: 3 << 20,
+            bytes_written: 1 << 20,
+            errors: 0,
+            resets_needed: 0,
+        };
+        let mut vm = two_node_vm(VmState::Running);
+        vm.devices = vec![
+            device("disk0", DeviceKind::Block),
+            device("net0", DeviceKind::Net),
+        ];
+        let text = render_vm(&vm);
+        let table = &text[text.find("DEVICE").unwrap()..];
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            words(lines[1])[..5],
+            ["disk0", "block", "/img/root.ext4", "rw", "1"]
+        );
+        assert_eq!(
+            words(lines[2])[..5],
+            ["net0", "net", "tap0", "52:54:00:7e:00:00", "-"]
+        );
+        assert!(!render_vm(&two_node_vm(VmState::Running)).contains("DEVICE"));
+    }
+
+    #[test]
     fn the_vm_is_a_summary_then_its_guest_nodes() {
         assert_eq!(
             render_vm(&two_node_vm(VmState::Running)),
