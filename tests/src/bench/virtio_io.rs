@@ -52,7 +52,7 @@ vm() {{
     kind=$1; i=$2; shift 2
     rm -f /tmp/www/ready /tmp/scratch.img
     dd if=/dev/zero of=/tmp/scratch.img bs=1M count={MIB} 2>/dev/null
-    ( timeout -s KILL 240 "$@" </dev/null 2>&1; echo "VM-EXIT status=$?" ) | sed -u "s/^/IO $kind $i /" &
+    ( timeout -s KILL 240 "$@" </dev/null 2>&1; echo "VM-EXIT status=$?" ) | awk -v p="IO $kind $i " '{{ print p $0; fflush() }}' &
     v=$!
     n=0; while [ ! -e /sys/class/net/tern0 ] && [ $n -lt 300 ]; do n=$((n+1)); sleep 0.1; done
     ip addr add 169.254.10.1/16 dev tern0 && ip link set tern0 up

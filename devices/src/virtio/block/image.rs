@@ -18,7 +18,7 @@ pub const SECTOR_SIZE: u64 = 512;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// The file cannot be opened as asked.
-    #[error("cannot open disk image {} {}: {source}", path.display(), if *readonly { "for reading" } else { "for reading and writing (add readonly=on for a read-only disk)" })]
+    #[error("cannot open disk image {} for {}: {source}{}", path.display(), if *readonly { "reading" } else { "reading and writing" }, read_only_hint(*readonly, source))]
     Open {
         /// The image.
         path: PathBuf,
@@ -40,6 +40,17 @@ pub enum ImageError {
         /// The image.
         path: PathBuf,
     },
+}
+
+/// A hint for an image that could be opened read-only.
+fn read_only_hint(readonly: bool, err: &std::io::Error) -> &'static str {
+    let denied = err.kind() == std::io::ErrorKind::PermissionDenied
+        || err.raw_os_error() == Some(libc::EROFS);
+    if denied && !readonly {
+        " (add readonly=on for a read-only disk)"
+    } else {
+        ""
+    }
 }
 
 /// An open disk image.
