@@ -23,8 +23,10 @@ pub mod pop;
 pub mod status;
 pub mod worker;
 
-#[cfg(test)]
-pub(crate) mod test_driver;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod hostile;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod test_driver;
 
 use std::os::fd::RawFd;
 

@@ -1,6 +1,7 @@
 //! A driver for tests: it sets a device up through its registers like Linux's virtio_mmio
 //! driver does, lays out one queue in guest memory, posts descriptor chains and waits for the
 //! device to use them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ pub fn ring_addrs(queue: u16) -> (u64, u64, u64) {
 pub const DATA_START: u64 = 0x10_0000;
 
 /// A device under test with its driver side.
+#[allow(missing_debug_implementations)]
 pub struct TestDriver {
     pub transport: MmioTransport,
     pub mem: GuestMemoryMmap,

@@ -99,4 +99,4 @@ impl DeviceBackend for Block {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -150,8 +150,8 @@ impl Tap {
     }
 
     /// A stand-in for a tap in tests: any packet-preserving file (a SOCK_SEQPACKET socket).
-    #[cfg(test)]
-    pub(crate) fn from_file(file: File, name: &str) -> Self {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn from_file(file: File, name: &str) -> Self {
         Self {
             file,
             name: name.to_string(),
