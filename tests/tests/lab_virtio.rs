@@ -171,6 +171,7 @@ httpd=$!
 wait_for "io_round=1 "
 rounds() {{ grep -c "io_round=" /tmp/tern.out; }}
 more() {{ c=$(rounds); n=0; while [ $(rounds) -lt $((c+$1)) ] && [ $n -lt 900 ] && kill -0 $pid 2>/dev/null; do n=$((n+1)); sleep 0.2; done; }}
+section affinity sh -c 'for t in /proc/'$pid'/task/*; do c=$(cat $t/comm); case $c in virtio-*) echo "AFFINITY $c $(grep Cpus_allowed_list $t/status | cut -f2)";; esac; done; echo "NODE0 $(cat /sys/devices/system/node/node0/cpulist)"'
 section move-1 ternctl --sock $sock --json rebalance --policy to-node --node 1
 more 1
 section placement-1 ternctl --sock $sock --json placement
@@ -246,6 +247,17 @@ exit 0
         "{vm}"
     );
     assert_eq!(devices[0]["resets_needed"], 0);
+    // Both workers run on the CPUs of guest node 0's host node (0).
+    let (lines, _) = section(&out, "affinity").expect("affinity");
+    let node0 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("NODE0 "))
+        .expect("node 0's CPUs");
+    for worker in ["virtio-disk0", "virtio-net0"] {
+        let prefix = format!("AFFINITY {worker} ");
+        let cpus = lines.iter().find_map(|l| l.strip_prefix(prefix.as_str()));
+        assert_eq!(cpus, Some(node0), "{worker}: {lines:?}");
+    }
     let (metrics, _) = section(&out, "metrics").expect("metrics");
     assert!(
         metrics
