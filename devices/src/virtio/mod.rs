@@ -98,6 +98,9 @@ pub enum GuestError {
     /// A request has no room for its status.
     #[error("a request has no writable byte for its status")]
     NoStatus,
+    /// A receive buffer is shorter than the virtio-net header or holds readable descriptors.
+    #[error("a receive buffer is shorter than the network header or not all writable")]
+    BadReceiveBuffer,
     /// The used ring could not be written.
     #[error("the used ring could not be written")]
     UsedRing,

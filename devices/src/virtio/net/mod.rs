@@ -80,7 +80,7 @@ impl Net {
             };
             let checked = check_chain(chain, mem, MAX_DESCRIPTORS)?;
             if checked.writable.len() < VNET_HDR_LEN as u64 || !checked.readable.is_empty() {
-                return Err(GuestError::NoStatus);
+                return Err(GuestError::BadReceiveBuffer);
             }
             let iovecs = checked
                 .writable
