@@ -8,7 +8,7 @@
 CARGO ?= cargo
 LAB := $(CARGO) run --release --quiet -p tern-tests --bin tern-lab --
 
-.PHONY: all deps resources build demo test lint unit clean bench
+.PHONY: all deps resources build demo test lint unit clean bench fuzz fuzz-virtio
 
 all: build
 
@@ -18,6 +18,7 @@ deps:
 resources: deps
 	resources/fetch-kernel.sh
 	resources/build-guest-initramfs.sh
+	resources/build-disk-image.sh
 
 build:
 	$(CARGO) build --release --workspace --exclude tern-workload
@@ -35,6 +36,14 @@ test: resources build lint
 # BENCH_ARGS passes options to tern-bench, e.g. BENCH_ARGS="--only boot,footprint".
 bench: resources build
 	$(CARGO) run --release --quiet -p tern-tests --bin tern-bench -- $(BENCH_ARGS)
+
+# Fuzzing: each part has its own sub-target; `make fuzz` runs them all.
+fuzz: fuzz-virtio
+
+# The virtio devices' request parsing against in-memory guest memory (FUZZ_ITERATIONS,
+# FUZZ_SEEDS, FUZZ_SEED: see resources/fuzz-virtio.sh).
+fuzz-virtio:
+	resources/fuzz-virtio.sh
 
 clean:
 	$(CARGO) clean

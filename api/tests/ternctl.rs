@@ -34,6 +34,7 @@ fn vm(state: VmState) -> VmInfo {
         memory_mib: 2048,
         guest_nodes: vec![node(0), node(1)],
         uptime_ms: 3_723_000,
+        devices: Vec::new(),
     }
 }
 

@@ -167,6 +167,9 @@ pub enum Error {
     /// The CPUs tern may use could not be read.
     #[error("cannot read which host CPUs are online and allowed to tern: {0}")]
     HostCpus(#[source] io::Error),
+    /// A virtio device could not be set up.
+    #[error(transparent)]
+    Virtio(#[from] crate::virtio_mmio::VirtioSetupError),
     /// The event loop failed.
     #[error("the event loop failed: {0}")]
     EventLoop(String),

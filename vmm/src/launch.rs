@@ -33,6 +33,7 @@ use crate::plan::{plan, VmPlan};
 use crate::terminal::RawTerminal;
 use crate::vcpu::control::VcpuControl;
 use crate::vcpu::{kick, setup, spawn_vcpu, VcpuContext, VcpuThread};
+use crate::virtio_mmio::{create_virtio_devices, planned_slots};
 use crate::{signals, vm};
 
 fn build_ram(plan: &VmPlan, config: &VmConfig) -> Result<GuestRam, Error> {
@@ -109,7 +110,8 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         initramfs: config.initramfs.as_deref(),
         cmdline: &config.cmdline,
     };
-    let kernel = prepare_boot(&ram, &source, vcpus, plan.numa.as_ref())?;
+    let virtio_slots = planned_slots(config.disks.len(), config.nets.len())?;
+    let kernel = prepare_boot(&ram, &source, vcpus, plan.numa.as_ref(), &virtio_slots)?;
 
     let exit = Arc::new(ExitSignal::new().map_err(|e| Error::Device("exit event", e))?);
     let reset = exit
@@ -117,7 +119,16 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         .try_clone()
         .map_err(|e| Error::Device("i8042 reset line", e))?;
     let console = ConsoleOutput::start(&config.console);
-    let devices = create_legacy_devices(&vm_fd, console.sink(), reset, exit.clone())?;
+    let mut devices = create_legacy_devices(&vm_fd, console.sink(), reset, exit.clone())?;
+    let virtio = create_virtio_devices(
+        &vm_fd,
+        &mut devices.io,
+        ram.memory(),
+        &config.disks,
+        &config.nets,
+        &plan.nodes,
+    )?;
+    let io = Arc::new(devices.io);
     let vcpu_fds = create_vcpus(&kvm, &vm_fd, vcpus, kernel.entry)?;
 
     kick::install_kick_handler()?;
@@ -171,6 +182,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         balancer: balancer.clone(),
         console: console.buffer(),
         usable_cpus,
+        devices: virtio,
     });
     let api_server = match api_listener {
         Some((listener, path)) => {
@@ -189,7 +201,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     });
 
     let ctx = VcpuContext {
-        io: devices.io.clone(),
+        io: io.clone(),
         exit: exit.clone(),
         control: vcpu_control.clone(),
     };
@@ -218,6 +230,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
             Err(err) => eprintln!("tern: {err}"),
         }
     }
+    // The virtio workers (owned by the bus) stop before guest memory goes.
+    drop(ctx);
+    drop(io);
     drop(control);
     drop(balancer);
     drop(vm_fd);

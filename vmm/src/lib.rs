@@ -21,6 +21,7 @@ pub mod plan;
 pub mod signals;
 pub mod terminal;
 pub mod vcpu;
+pub mod virtio_mmio;
 pub mod vm;
 
 pub use error::Error;

@@ -18,4 +18,4 @@ pub use rebalance::{
 };
 pub use topology::{GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo};
 pub use vcpus::{AffinityRequest, VcpuInfo};
-pub use vm::{GuestNodeSummary, VmInfo, VmState};
+pub use vm::{DeviceKind, DeviceSummary, GuestNodeSummary, VmInfo, VmState};

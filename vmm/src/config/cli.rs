@@ -7,8 +7,8 @@ use clap::Parser;
 
 use super::file::{ConfigFile, ConfigFileError};
 use super::{
-    ByteCount, ConsoleFilter, ConsoleSettings, GuestNodeSpec, MemSize, MemoryBacking, VmConfig,
-    DEFAULT_CMDLINE,
+    ByteCount, ConsoleFilter, ConsoleSettings, DiskSpec, GuestNodeSpec, MemSize, MemoryBacking,
+    NetSpec, VmConfig, DEFAULT_CMDLINE,
 };
 
 /// Tern: a NUMA-aware microVM monitor. Boots a Linux guest with KVM; the guest's first serial
@@ -74,6 +74,15 @@ pub struct Cli {
     /// no limit].
     #[arg(long, value_name = "SIZE")]
     pub console_limit: Option<ByteCount>,
+    /// A virtio-blk disk on a raw image: path=FILE[,readonly=on][,guest-node=G]. Repeat for
+    /// each disk (the first is /dev/vda). guest-node runs its I/O on that guest node's host
+    /// node. Replaces the disks of --config.
+    #[arg(long, value_name = "SPEC")]
+    pub disk: Vec<DiskSpec>,
+    /// A virtio-net device on a tap: tap=NAME[,mac=MAC][,guest-node=G]. Repeat for each. The
+    /// tap is attached to, or created if tern may. Replaces the nets of --config.
+    #[arg(long, value_name = "SPEC")]
+    pub net: Vec<NetSpec>,
 }
 
 impl Cli {
@@ -91,6 +100,14 @@ impl Cli {
         let numa = match (self.numa.is_empty(), file.numa) {
             (true, Some(file_numa)) => file_numa,
             _ => self.numa,
+        };
+        let disks = match (self.disk.is_empty(), file.disks) {
+            (true, Some(file_disks)) => file_disks,
+            _ => self.disk,
+        };
+        let nets = match (self.net.is_empty(), file.nets) {
+            (true, Some(file_nets)) => file_nets,
+            _ => self.net,
         };
         Ok(VmConfig {
             kernel: self
@@ -119,6 +136,8 @@ impl Cli {
                 rate: self.console_rate.or(file.console.rate),
                 limit: self.console_limit.or(file.console.limit),
             },
+            disks,
+            nets,
         })
     }
 }
@@ -318,8 +337,31 @@ mod tests {
                 rate: Some(ByteCount(1 << 20)),
                 limit: Some(ByteCount(4096)),
             },
+            disks: Vec::new(),
+            nets: Vec::new(),
         };
         assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn disk_and_net_flags_repeat_and_replace_the_files() {
+        let config = with_file(
+            r#"{"kernel": "k", "disks": [{"path": "root.img"}], "nets": [{"tap": "tap9"}]}"#,
+            &[
+                "--disk",
+                "path=/a.img",
+                "--disk",
+                "path=/b.img,readonly=on,guest-node=1",
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.disks.len(), 2);
+        assert!(config.disks[1].readonly);
+        assert_eq!(config.disks[1].guest_node, Some(1));
+        assert_eq!(config.nets.len(), 1, "the file's nets stay without --net");
+        assert_eq!(config.nets[0].tap, "tap9");
+        let err = cli(&["--kernel", "/k", "--disk", "readonly=on"]).unwrap_err();
+        assert!(err.to_string().contains("'path=' is missing"), "{err}");
     }
 
     #[test]

@@ -11,8 +11,10 @@ use balancer::idlist::parse_id_list;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::devices::{DeviceSpecError, FileDisk, FileNet};
 use super::{
-    ByteCount, ConsoleFilter, ConsoleSettings, GuestNodeSpec, HostPolicy, MemSize, MemoryBacking,
+    ByteCount, ConsoleFilter, ConsoleSettings, DiskSpec, GuestNodeSpec, HostPolicy, MemSize,
+    MemoryBacking, NetSpec,
 };
 
 /// What a config file sets; `None` (or `false`) where it says nothing.
@@ -44,6 +46,10 @@ pub struct ConfigFile {
     pub auto_balance: bool,
     /// The guest console's output settings.
     pub console: ConsoleSettings,
+    /// virtio-blk devices, paths resolved against the file's directory.
+    pub disks: Option<Vec<DiskSpec>>,
+    /// virtio-net devices.
+    pub nets: Option<Vec<NetSpec>>,
 }
 
 /// Why a VM configuration could not be put together from a config file and the flags.
@@ -74,6 +80,15 @@ pub enum ConfigFileError {
         path: PathBuf,
         /// The guest node.
         node: u32,
+    },
+    /// A device entry is malformed.
+    #[error("config file {}: {source}", path.display())]
+    Device {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: DeviceSpecError,
     },
     /// Neither the command line nor the file names a kernel.
     #[error("no kernel given: use --kernel or \"kernel\" in the config file")]
@@ -106,6 +121,21 @@ impl ConfigFile {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        let disks = file
+            .disks
+            .map(|disks| disks.into_iter().map(|d| d.into_spec(dir)).collect());
+        let nets = file
+            .nets
+            .map(|nets| {
+                nets.into_iter()
+                    .map(FileNet::into_spec)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|source| ConfigFileError::Device {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Self {
             kernel: file.kernel.map(|p| dir.join(p)),
             initramfs: file.initramfs.map(|p| dir.join(p)),
@@ -124,6 +154,8 @@ impl ConfigFile {
                 rate: file.console_rate.map(|b| b.0),
                 limit: file.console_limit.map(|b| b.0),
             },
+            disks,
+            nets,
         })
     }
 }
@@ -154,6 +186,8 @@ struct FileVm {
     console_filter: Option<FileConsoleFilter>,
     console_rate: Option<FileBytes>,
     console_limit: Option<FileBytes>,
+    disks: Option<Vec<FileDisk>>,
+    nets: Option<Vec<FileNet>>,
 }
 
 /// One entry of `numa`: an object (derived like [`FileVm`]).
@@ -434,12 +468,32 @@ mod tests {
                 rate: Some(ByteCount(65536)),
                 limit: Some(ByteCount(1_000_000)),
             },
+            disks: None,
+            nets: None,
         };
         assert_eq!(file, expected);
         let file = parse(r#"{"host_node": 1, "memory_backing": "hugetlb"}"#).unwrap();
         assert_eq!(file.host_node, Some(1));
         assert_eq!(file.memory_backing, Some(MemoryBacking::Hugetlb));
         assert_eq!(parse("{}").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn disks_and_nets_are_lists_of_objects() {
+        let file = parse(
+            r#"{"disks": [{"path": "root.img", "readonly": true, "guest_node": 1}],
+                "nets": [{"tap": "tap0", "mac": "52:54:00:00:00:01"}]}"#,
+        )
+        .unwrap();
+        let disks = file.disks.unwrap();
+        assert_eq!(disks[0].path, Path::new("/etc/tern/root.img"));
+        assert!(disks[0].readonly);
+        assert_eq!(disks[0].guest_node, Some(1));
+        let nets = file.nets.unwrap();
+        assert_eq!(nets[0].mac, Some([0x52, 0x54, 0, 0, 0, 1]));
+        assert!(parse_err(r#"{"disks": [{"path": "a", "cache": "none"}]}"#)
+            .contains("unknown field `cache`"));
+        assert!(parse_err(r#"{"nets": [{"tap": "t", "mac": "nope"}]}"#).contains("bad mac 'nope'"));
     }
 
     #[test]

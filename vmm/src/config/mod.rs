@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod devices;
 pub mod file;
 pub mod nodes;
 pub mod numa;
@@ -11,6 +12,7 @@ pub mod validate;
 use std::path::PathBuf;
 
 pub use self::console::{ByteCount, ConsoleFilter, ConsoleSettings};
+pub use self::devices::{DiskSpec, NetSpec};
 pub use self::file::{ConfigFile, ConfigFileError};
 pub use self::nodes::GuestNode;
 pub use self::numa::{GuestNodeSpec, HostPolicy};
@@ -68,6 +70,10 @@ pub struct VmConfig {
     pub auto_balance: bool,
     /// The guest console's output: escape filter and limits.
     pub console: ConsoleSettings,
+    /// virtio-blk devices.
+    pub disks: Vec<DiskSpec>,
+    /// virtio-net devices.
+    pub nets: Vec<NetSpec>,
 }
 
 impl VmConfig {
@@ -87,6 +93,8 @@ impl VmConfig {
             api_sock: None,
             auto_balance: false,
             console: ConsoleSettings::default(),
+            disks: Vec::new(),
+            nets: Vec::new(),
         }
     }
 }

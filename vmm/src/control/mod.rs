@@ -1,6 +1,7 @@
 //! The VMM's side of the API: answers each request on the main thread, from the VM's own
 //! state (plan, guest RAM, vCPU control, exit signal).
 
+pub mod device_metrics;
 pub mod info;
 pub mod metrics;
 pub mod placement;
@@ -44,6 +45,8 @@ pub struct VmControl {
     pub usable_cpus: Vec<u32>,
     /// The guest console's output buffer: `stats()` counts the bytes written and dropped.
     pub console: Arc<OutputBuffer>,
+    /// The virtio devices.
+    pub devices: Vec<crate::virtio_mmio::DeviceInfo>,
 }
 
 pub(crate) fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {

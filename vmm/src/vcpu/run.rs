@@ -1,4 +1,4 @@
-//! The vCPU thread: KVM_RUN in a loop, port I/O dispatched to the device bus, and every other
+//! The vCPU thread: KVM_RUN in a loop, port I/O and MMIO dispatched to the device bus, and every other
 //! exit turned into either "keep going" or a reason to stop the VM.
 
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use kvm_bindings::{
     KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
 };
 use kvm_ioctls::{VcpuExit, VcpuFd};
-use vm_device::bus::PioAddress;
-use vm_device::device_manager::{IoManager, PioManager};
+use vm_device::bus::{MmioAddress, PioAddress};
+use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 
 use super::control::VcpuControl;
 use super::kick::publish_kvm_run;
@@ -69,11 +69,17 @@ fn handle_exit(
             let _ = io.pio_write(PioAddress(port), data);
             None
         }
-        VcpuExit::MmioRead(_, data) => {
-            data.fill(0xff);
+        VcpuExit::MmioRead(addr, data) => {
+            if io.mmio_read(MmioAddress(addr), data).is_err() {
+                data.fill(0xff);
+            }
             None
         }
-        VcpuExit::MmioWrite(..) | VcpuExit::Intr => None,
+        VcpuExit::MmioWrite(addr, data) => {
+            let _ = io.mmio_write(MmioAddress(addr), data);
+            None
+        }
+        VcpuExit::Intr => None,
         VcpuExit::Hlt => Some(ExitReason::GuestPowerOff),
         VcpuExit::Shutdown => Some(ExitReason::TripleFault(index)),
         VcpuExit::SystemEvent(kind, _) => match kind {
