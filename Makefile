@@ -30,8 +30,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
+# The lab's own failures are retried (at most twice per run) and counted: make test ends with
+# "lab retries: N of M lab runs", and fails when more than one run in five needed a retry.
 test: resources build lint
-	$(CARGO) test --release --workspace
+	$(LAB) --ledger reset
+	status=0; $(CARGO) test --release --workspace || status=$$?; \
+	$(LAB) --ledger summary || status=1; exit $$status
 
 # BENCH_ARGS passes options to tern-bench, e.g. BENCH_ARGS="--only boot,footprint".
 bench: resources build

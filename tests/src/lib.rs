@@ -25,6 +25,7 @@ pub mod host_view;
 pub mod initramfs;
 pub mod l1init;
 pub mod ldd;
+pub mod ledger;
 mod lock;
 mod logs;
 pub mod output;
