@@ -26,6 +26,15 @@ const MIB: f64 = (1u64 << 20) as f64;
 /// Hot chunks listed per guest node.
 const HOT_CHUNKS: usize = 8;
 
+/// The most move-pages workers a rebalance may ask for, whatever the host.
+pub const MAX_WORKERS: u32 = 64;
+
+/// The most workers on this host: the CPUs tern may run on (its affinity and CPU quota), at
+/// most [`MAX_WORKERS`].
+fn max_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS as usize) as u32)
+}
+
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequest, message)
 }
@@ -178,8 +187,11 @@ impl VmControl {
             )));
         }
         let workers = req.workers.unwrap_or(1);
-        if !(1..=64).contains(&workers) {
-            return Err(bad(format!("\"workers\" must be 1 to 64, not {workers}")));
+        let max_workers = max_workers();
+        if !(1..=max_workers).contains(&workers) {
+            return Err(bad(format!(
+                "\"workers\" must be 1 to {max_workers} (the CPUs tern may use, at most {MAX_WORKERS}), not {workers}"
+            )));
         }
         let batch = req.batch_pages.unwrap_or(DEFAULT_BATCH_PAGES as u32);
         if !(1..=65536).contains(&batch) {
