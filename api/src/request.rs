@@ -91,6 +91,8 @@ pub enum ErrorKind {
     NotFound,
     /// 409: the request conflicts with the VM's state.
     Conflict,
+    /// 408: the body did not arrive in time.
+    Timeout,
     /// 413: the body is too large.
     TooLarge,
     /// 503: the VMM is too busy to take the request now.
