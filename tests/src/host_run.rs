@@ -32,13 +32,24 @@ pub struct RunningTern {
 impl RunningTern {
     /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
     pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
+        Self::start_with_log(name, kernel, args, None)
+    }
+
+    /// Like [`Self::start`], with tern's log at `level` (TERN_LOG) kept in `tern.log` of its
+    /// directory (see [`Self::log`]) instead of shown.
+    pub fn start_logging(name: &str, kernel: &[u8], args: &[&str], level: &str) -> Self {
+        Self::start_with_log(name, kernel, args, Some(level))
+    }
+
+    fn start_with_log(name: &str, kernel: &[u8], args: &[&str], level: Option<&str>) -> Self {
         let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let image = dir.join("guest.elf");
         std::fs::write(&image, kernel).unwrap();
         let sock = dir.join("api.sock");
         let console = dir.join("console.out");
-        let child = Command::new(tern_bin())
+        let mut command = Command::new(tern_bin());
+        command
             .args([
                 "--kernel",
                 image.to_str().unwrap(),
@@ -48,9 +59,13 @@ impl RunningTern {
             .args(args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&console).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        if let Some(level) = level {
+            command
+                .env("TERN_LOG", level)
+                .stderr(std::fs::File::create(dir.join("tern.log")).unwrap());
+        }
+        let child = command.spawn().unwrap();
         let client = Client::new(&sock).unwrap();
         let tern = Self {
             child,
@@ -90,6 +105,11 @@ impl RunningTern {
             r.status,
             serde_json::from_str(&r.body).unwrap_or(Value::Null),
         )
+    }
+
+    /// What tern logged so far (started with [`Self::start_logging`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tern.log")).unwrap_or_default()
     }
 
     /// Bytes the guest wrote to its console.
