@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tern_tests::api_fuzz::rng::fresh_seed;
-use tern_tests::api_fuzz::{replay_hint, run, FuzzConfig};
+use tern_tests::api_fuzz::{replay_hint, run, start_target, FuzzConfig};
 use tern_tests::host_run::RunningTern;
-use tern_tests::tiny_guest::heartbeat_guest;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -31,12 +30,7 @@ fn thousands_of_hostile_requests_get_documented_answers_and_the_guest_runs_on() 
     let seed = env_u64("TERN_FUZZ_SEED").unwrap_or_else(fresh_seed);
     let requests = env_u64("TERN_FUZZ_REQUESTS").unwrap_or(3000);
     eprintln!("api fuzz: seed {seed} ({})", replay_hint(seed));
-    let mut tern = RunningTern::start(
-        "api-fuzz",
-        &heartbeat_guest(),
-        &["--memory", "16M", "--vcpus", "2"],
-    );
-    tern.wait_for_heartbeats(1);
+    let mut tern = start_target("api-fuzz");
     let mut config = FuzzConfig::new(seed, requests);
     config.only_case = env_u64("TERN_FUZZ_CASE");
     let report = run(&mut tern, &config);

@@ -143,6 +143,17 @@ fn escaped(bytes: &[u8]) -> String {
     }
 }
 
+/// A tern to fuzz: a heartbeat guest with 2 vCPUs and 16 MiB, its heartbeats flowing.
+pub fn start_target(name: &str) -> RunningTern {
+    let tern = RunningTern::start(
+        name,
+        &crate::tiny_guest::heartbeat_guest(),
+        &["--memory", "16M", "--vcpus", "2"],
+    );
+    tern.wait_for_heartbeats(1);
+    tern
+}
+
 /// Runs the fuzzer against `tern` (a running tern with a guest whose console it reads).
 pub fn run(tern: &mut RunningTern, config: &FuzzConfig) -> FuzzReport {
     let spec = Documented::committed();
@@ -220,14 +231,17 @@ fn wrong_answer(
     answer: &Answer,
 ) -> Option<String> {
     let allowed = allowed(spec, request, cut);
-    if !allowed.contains(&answer.status) {
-        return Some(format!(
-            "{} {} answered {} (documented: {allowed:?}): {}",
+    let answered = |what: String| {
+        format!(
+            "{} {} answered {} {what}: {:?}",
             request.method,
             request.path,
             answer.status,
             String::from_utf8_lossy(&answer.body)
-        ));
+        )
+    };
+    if !allowed.contains(&answer.status) {
+        return Some(answered(format!("(documented: {allowed:?})")));
     }
     if request.method == "HEAD" {
         // No body to a HEAD request, when the server saw it as one.
@@ -237,19 +251,10 @@ fn wrong_answer(
     if answer.status >= 400 {
         let sentence = json.as_ref().and_then(|j| j["error"].as_str());
         if sentence.is_none_or(str::is_empty) {
-            return Some(format!(
-                "{} {} answered {} without a JSON error body: {:?}",
-                request.method,
-                request.path,
-                answer.status,
-                String::from_utf8_lossy(&answer.body)
-            ));
+            return Some(answered("without a JSON error body".into()));
         }
     } else if spec::origin_path(&request.path) != "/metrics" && json.is_none() {
-        return Some(format!(
-            "{} {} answered {} with a body that is not JSON",
-            request.method, request.path, answer.status
-        ));
+        return Some(answered("with a body that is not JSON".into()));
     }
     None
 }

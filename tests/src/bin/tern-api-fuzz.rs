@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tern_tests::api_fuzz::rng::fresh_seed;
-use tern_tests::api_fuzz::{replay_hint, run, FuzzConfig};
-use tern_tests::host_run::RunningTern;
-use tern_tests::tiny_guest::heartbeat_guest;
+use tern_tests::api_fuzz::{replay_hint, run, start_target, FuzzConfig};
 
 #[derive(Debug, Parser)]
 #[command(about = "Fuzz tern's REST API with raw hostile requests")]
@@ -30,12 +28,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let seed = args.seed.unwrap_or_else(fresh_seed);
     eprintln!("api fuzz: seed {seed} ({})", replay_hint(seed));
-    let mut tern = RunningTern::start(
-        "api-fuzz-cli",
-        &heartbeat_guest(),
-        &["--memory", "16M", "--vcpus", "2"],
-    );
-    tern.wait_for_heartbeats(1);
+    let mut tern = start_target("api-fuzz-cli");
     let mut config = FuzzConfig::new(seed, args.requests);
     config.only_case = args.case;
     let report = run(&mut tern, &config);
