@@ -143,6 +143,58 @@ fn hundreds_of_held_connections_do_not_lock_out_another_client() {
     assert!(ok);
 }
 
+/// Sockets tern has open (its listener, its clients' connections).
+fn sockets_of(tern: &RunningTern) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", tern.child.id()))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.unwrap().path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[test]
+fn a_client_that_reads_slowly_cannot_keep_its_connection() {
+    let tern = start("trickle-reader");
+    // Let the start-up client's kept-alive connection time out first.
+    thread::sleep(HEADER_TIMEOUT + Duration::from_secs(2));
+    let before = sockets_of(&tern);
+    let mut s = UnixStream::connect(&tern.sock).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut sent = 0;
+    for _ in 0..3000 {
+        if s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    assert_eq!(sockets_of(&tern), before + 1);
+    // 64 KiB every 2 s (enough that tern's writes never wait 10 s), until tern has let go
+    // of the connection (what it sent before stays in this socket's buffer to read).
+    let started = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0;
+    while sockets_of(&tern) > before && started.elapsed() < Duration::from_secs(120) {
+        if let Ok(n) = s.read(&mut buf) {
+            got += n;
+        }
+        thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(
+        sockets_of(&tern),
+        before,
+        "tern kept the trickling reader's connection for 120 s"
+    );
+    println!(
+        "trickling reader: {sent} requests sent, {got} bytes read at 64 KiB per 2 s, connection \
+         closed by tern after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(tern.get("/v1/vm")["state"], "running");
+}
+
 /// Sends `head` whole and then `trickle` a byte a second until the server answers; the
 /// answer, bytes trickled, and the time it took.
 fn trickle(sock: &Path, head: &[u8], trickle: &[u8]) -> (Vec<u8>, usize, Duration) {

@@ -1,7 +1,7 @@
 //! The accept loop: each connection is admitted against the limits (or answered 503 and
 //! closed), tagged with its client's credentials, and served by hyper's HTTP/1.1 with a time
-//! limit on each request head (which is also the idle time between requests) and on each
-//! stalled write. On stop, connections are asked to finish and given a short grace.
+//! limit on each request head (which is also the idle time between requests), on each
+//! stalled write, and on the connection's whole life. On stop, connections are asked to finish and given a short grace.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 use super::conn_io::ConnIo;
 use super::counters::RequestCounters;
 use super::limits::{
-    ConnectionLimiter, ConnectionSlot, HEADER_TIMEOUT, MAX_BUFFER_BYTES, MAX_HEAD_BYTES,
-    REFUSAL_WRITE_TIMEOUT,
+    ConnectionLimiter, ConnectionSlot, HEADER_TIMEOUT, MAX_BUFFER_BYTES, MAX_CONNECTION_AGE,
+    MAX_HEAD_BYTES, REFUSAL_WRITE_TIMEOUT, WRITE_TIMEOUT,
 };
 use super::peer::Peer;
 use super::raw::{error_response, linger, send};
@@ -145,6 +145,14 @@ async fn connection(
         _ = shared.shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             conn.as_mut().await
+        }
+        _ = tokio::time::sleep(MAX_CONNECTION_AGE) => {
+            log::debug!("an API connection reached its age limit");
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(WRITE_TIMEOUT, conn.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
         }
     };
     if let Err(err) = result {

@@ -17,6 +17,9 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write may wait for a client that does not read its answers; then the
 /// connection is closed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may last: then it is closed after the answer in progress, which
+/// gets [`WRITE_TIMEOUT`] more (a client that reads a byte now and then cannot keep one open).
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(30);
 /// How long the server tries to hand a refused or timed-out client its JSON answer.
 pub const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest request head (request line and header fields) the server reads; beyond it,
