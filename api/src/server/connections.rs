@@ -24,6 +24,7 @@ use super::limits::{
 };
 use super::peer::Peer;
 use super::raw::{error_response, linger, send};
+use crate::request::VMM_REPLY_TIMEOUT;
 
 /// How long connections get to finish when the server stops.
 pub const CONNECTION_GRACE: Duration = Duration::from_millis(1500);
@@ -149,7 +150,9 @@ async fn connection(
         _ = tokio::time::sleep(MAX_CONNECTION_AGE) => {
             log::debug!("an API connection reached its age limit");
             conn.as_mut().graceful_shutdown();
-            match tokio::time::timeout(WRITE_TIMEOUT, conn.as_mut()).await {
+            // Time for a request in progress to get the VMM's answer and write it.
+            let grace = VMM_REPLY_TIMEOUT + WRITE_TIMEOUT;
+            match tokio::time::timeout(grace, conn.as_mut()).await {
                 Ok(result) => result,
                 Err(_) => Ok(()),
             }

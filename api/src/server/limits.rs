@@ -18,7 +18,8 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection is closed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may last: then it is closed after the answer in progress, which
-/// gets [`WRITE_TIMEOUT`] more (a client that reads a byte now and then cannot keep one open).
+/// gets the VMM's reply time and [`WRITE_TIMEOUT`] more (40 s), so a client that reads its
+/// answers slowly cannot keep a connection for ever.
 pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(30);
 /// How long the server tries to hand a refused or timed-out client its JSON answer.
 pub const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
