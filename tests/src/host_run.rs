@@ -34,21 +34,29 @@ pub struct RunningTern {
 impl RunningTern {
     /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
     pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
-        Self::spawn(name, kernel, args, None, false)
+        Self::spawn(name, kernel, args, None, false, None)
     }
 
     /// Like [`RunningTern::start`], with tern's stdout going to `stdout` instead of the
     /// console file, and its stderr to a file ([`RunningTern::stderr_text`]).
     pub fn start_with_stdout(name: &str, kernel: &[u8], args: &[&str], stdout: Stdio) -> Self {
-        Self::spawn(name, kernel, args, Some(stdout), true)
+        Self::spawn(name, kernel, args, Some(stdout), true, None)
     }
 
+    /// Like [`Self::start`], with tern's log at `level` (TERN_LOG) kept in its stderr file
+    /// (see [`Self::log`]) instead of shown.
+    pub fn start_logging(name: &str, kernel: &[u8], args: &[&str], level: &str) -> Self {
+        Self::spawn(name, kernel, args, None, true, Some(level))
+    }
+
+    /// Starts tern, its stderr in `stderr.txt` if `stderr_to_file`, with TERN_LOG=`level`.
     fn spawn(
         name: &str,
         kernel: &[u8],
         args: &[&str],
         stdout: Option<Stdio>,
         stderr_to_file: bool,
+        level: Option<&str>,
     ) -> Self {
         let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -63,7 +71,8 @@ impl RunningTern {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::inherit(),
         };
-        let child = Command::new(tern_bin())
+        let mut command = Command::new(tern_bin());
+        command
             .args([
                 "--kernel",
                 image.to_str().unwrap(),
@@ -73,9 +82,11 @@ impl RunningTern {
             .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(stderr_stdio)
-            .spawn()
-            .unwrap();
+            .stderr(stderr_stdio);
+        if let Some(level) = level {
+            command.env("TERN_LOG", level);
+        }
+        let child = command.spawn().unwrap();
         let client = Client::new(&sock).unwrap();
         let tern = Self {
             child,
@@ -116,6 +127,11 @@ impl RunningTern {
             r.status,
             serde_json::from_str(&r.body).unwrap_or(Value::Null),
         )
+    }
+
+    /// What tern logged so far (started with [`Self::start_logging`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default()
     }
 
     /// Bytes the guest wrote to its console.

@@ -15,6 +15,7 @@
 //! # Ok::<(), tern_tests::LabError>(())
 //! ```
 
+pub mod api_fuzz;
 pub mod bench;
 pub mod console;
 pub mod cpio;

@@ -83,6 +83,16 @@ fn every_endpoint_answers() {
 
     let metrics = tern.client.get("/metrics").unwrap();
     assert_eq!(metrics.status, 200);
+    // Placement and metrics, which query guest memory, are answered by the VMM's worker
+    // thread, not by its main thread.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", tern.child.id()))
+        .unwrap()
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .collect();
+    assert!(
+        threads.iter().any(|c| c.trim() == "api-worker"),
+        "{threads:?}"
+    );
     for series in [
         "tern_vcpu_exits_total{vcpu=\"0\",reason=\"io_out\"}",
         "tern_guest_memory_resident_pages{guest_node=\"0\",host_node=\"0\"}",
@@ -245,6 +255,48 @@ fn bad_requests_get_their_status_and_the_vm_keeps_running() {
         metrics.contains("tern_api_requests_total{status=\"400\"} 6"),
         "{metrics}"
     );
+}
+
+#[test]
+fn requests_that_change_the_vm_are_logged_with_the_clients_uid_and_pid() {
+    let tern = RunningTern::start_logging(
+        "audit",
+        &heartbeat_guest(),
+        &["--memory", "16M", "--vcpus", "2"],
+        "info",
+    );
+    tern.wait_for_heartbeats(1);
+    assert_eq!(
+        tern.put("/v1/actions", json!({"action": "pause"})).status,
+        200
+    );
+    assert_eq!(
+        tern.put("/v1/actions", json!({"action": "pause"})).status,
+        409
+    );
+    assert_eq!(
+        tern.put("/v1/vcpus/9/affinity", json!({"cpus": [0]}))
+            .status,
+        404
+    );
+    assert_eq!(
+        tern.put("/v1/actions", json!({"action": "resume"})).status,
+        200
+    );
+    tern.get("/v1/vm");
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let who = format!("api: uid={uid} pid={}", std::process::id());
+    let log = tern.log();
+    for line in [
+        format!("{who} PUT /v1/actions -> 200"),
+        format!("{who} PUT /v1/actions -> 409"),
+        format!("{who} PUT /v1/vcpus/9/affinity -> 404"),
+    ] {
+        assert!(log.contains(&line), "no {line:?} in\n{log}");
+    }
+    assert_eq!(log.matches(&who).count(), 4, "{log}");
+    assert!(!log.contains("GET /v1/vm"), "{log}");
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::boot::{prepare_boot, BootSource};
 use crate::config::VmConfig;
 use crate::console::ConsoleOutput;
 use crate::control::subscriber::ApiRequestHandler;
+use crate::control::worker::SlowRequests;
 use crate::control::VmControl;
 use crate::device_manager::create_legacy_devices;
 use crate::dirty_log::enable_manual_protect;
@@ -184,16 +185,19 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         usable_cpus,
         devices: virtio,
     });
-    let api_server = match api_listener {
+    let (api_server, slow_requests) = match api_listener {
         Some((listener, path)) => {
             let (handle, requests) = api::request::channel().map_err(Error::ApiStart)?;
+            let slow = SlowRequests::start(control.clone()).map_err(Error::ApiStart)?;
             event_loop.add(Arc::new(Mutex::new(ApiRequestHandler::new(
                 requests,
                 control.clone(),
+                slow.queue(),
             ))));
-            Some(api::server::start(listener, path, handle).map_err(Error::ApiStart)?)
+            let server = api::server::start(listener, path, handle).map_err(Error::ApiStart)?;
+            (Some(server), Some(slow))
         }
-        None => None,
+        None => (None, None),
     };
     let terminal = RawTerminal::enter(libc::STDIN_FILENO).unwrap_or_else(|err| {
         log::warn!("cannot put the terminal in raw mode: {err}");
@@ -221,6 +225,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     }
     if let Some(server) = api_server {
         server.stop();
+    }
+    if let Some(slow) = slow_requests {
+        slow.stop();
     }
     console.close();
     drop(terminal);
