@@ -12,6 +12,8 @@ use crate::config::{GuestNode, MemSize, MemoryBacking, VmConfig};
 use crate::error::Error;
 use crate::host;
 use crate::memory::layout::{ram_layout, RamRange};
+use crate::pinning::host::HostCpuFacts;
+use crate::pinning::{plan_threads, PinningRequest, ThreadPlacement};
 
 /// vCPUs an MP table (8-bit APIC IDs, one kept for the IOAPIC) can describe.
 pub const MAX_VCPUS_MPTABLE: usize = 254;
@@ -29,6 +31,8 @@ pub struct VmPlan {
     pub ram: Vec<RamRange>,
     /// What ACPI tells the guest about its NUMA topology (for `--numa` VMs).
     pub numa: Option<GuestNumaTopology>,
+    /// Where the vCPU threads and tern's own threads run.
+    pub threads: ThreadPlacement,
 }
 
 /// Works out the plan; `max_vcpus` is what KVM allows.
@@ -67,11 +71,26 @@ pub fn plan(config: &VmConfig, max_vcpus: usize) -> Result<VmPlan, Error> {
     let ram = ram_layout(&nodes.iter().map(|n| n.memory.bytes()).collect::<Vec<_>>());
     let numa =
         (!config.numa.is_empty()).then(|| guest_numa(&nodes, &ram, topology.as_ref(), vcpus));
+    let pinning = PinningRequest {
+        nodes: &nodes,
+        vcpus,
+        vmm_cpus: config.vmm_cpus.as_deref(),
+        numa: !config.numa.is_empty(),
+    };
+    let node_cpus = |h: u32| {
+        topology
+            .as_ref()
+            .and_then(|t| t.node(h))
+            .map(|n| n.cpus.clone())
+            .unwrap_or_default()
+    };
+    let threads = plan_threads(&pinning, node_cpus, HostCpuFacts::read)?;
     Ok(VmPlan {
         nodes,
         vcpus,
         ram,
         numa,
+        threads,
     })
 }
 
@@ -147,6 +166,7 @@ mod tests {
             vcpus,
             memory: MemSize::from_mib(256),
             policy: host.map_or(MemPolicy::Default, MemPolicy::Bind),
+            host_cpus: None,
         }
     }
 
@@ -192,5 +212,6 @@ mod tests {
         config.vcpus = Some(2);
         let p = plan(&config, 8).unwrap();
         assert_eq!((p.vcpus, p.nodes.len(), p.numa), (2, 1, None));
+        assert_eq!(p.threads.vcpus, vec![None, None], "nothing pinned");
     }
 }

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod console;
 pub mod file;
+pub mod host_cpus;
 pub mod nodes;
 pub mod numa;
 pub mod size;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 pub use self::console::{ByteCount, ConsoleFilter, ConsoleSettings};
 pub use self::file::{ConfigFile, ConfigFileError};
+pub use self::host_cpus::HostCpus;
 pub use self::nodes::GuestNode;
 pub use self::numa::{GuestNodeSpec, HostPolicy};
 pub use self::size::MemSize;
@@ -56,6 +58,10 @@ pub struct VmConfig {
     pub numa: Vec<GuestNodeSpec>,
     /// Without `--numa`: the host node the guest's memory is bound to.
     pub host_node: Option<u32>,
+    /// Without `--numa`: the host CPUs the vCPUs are pinned to (else `host_node`'s, if given).
+    pub host_cpus: Option<HostCpus>,
+    /// The host CPUs tern's own (non-vCPU) threads run on, if given.
+    pub vmm_cpus: Option<Vec<u32>>,
     /// What backs guest RAM.
     pub backing: MemoryBacking,
     /// Touch all guest memory before the guest starts.
@@ -81,6 +87,8 @@ impl VmConfig {
             memory: None,
             numa: Vec::new(),
             host_node: None,
+            host_cpus: None,
+            vmm_cpus: None,
             backing: MemoryBacking::default(),
             prefault: false,
             print_placement_on_exit: false,

@@ -163,6 +163,7 @@ mod tests {
             vcpus: vec![id],
             memory: MemSize::from_mib(mib),
             policy,
+            host_cpus: None,
         }
     }
 
