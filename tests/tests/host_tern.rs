@@ -255,8 +255,8 @@ fn numa_configurations_the_host_cannot_give_are_refused() {
         "host node 63 does not exist",
     );
     refused(
-        &["--memory", "65M", "--memory-backing", "thp"],
-        "needs a multiple of 2 MiB",
+        &["--memory", "65M", "--memory-backing", "hugetlb"],
+        "hugetlb backing needs a multiple of 2 MiB",
     );
 
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();

@@ -7,7 +7,7 @@ use balancer::topology::HostTopology;
 use crate::arch::acpi::numa::LOCAL_DISTANCE;
 use crate::arch::acpi::GuestNumaTopology;
 use crate::config::nodes::guest_nodes;
-use crate::config::validate::{check_against_host, check_backing};
+use crate::config::validate::{check_against_host, check_backing, partial_huge_pages};
 use crate::config::{GuestNode, MemSize, MemoryBacking, VmConfig};
 use crate::error::Error;
 use crate::host;
@@ -85,6 +85,10 @@ pub fn plan(config: &VmConfig, max_vcpus: usize) -> Result<VmPlan, Error> {
             .unwrap_or_default()
     };
     let threads = plan_threads(&pinning, node_cpus, HostCpuFacts::read)?;
+    // Only for a plan that holds: a refused VM gets its one error line.
+    if let Some(warning) = partial_huge_pages(&nodes, config.backing) {
+        log::warn!("{warning}");
+    }
     Ok(VmPlan {
         nodes,
         vcpus,

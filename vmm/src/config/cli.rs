@@ -57,7 +57,8 @@ pub struct Cli {
     /// host CPUs [default: every CPU tern may use].
     #[arg(long, value_name = "LIST")]
     pub vmm_cpus: Option<CpuList>,
-    /// What backs guest memory on the host [default: anon].
+    /// What backs guest memory on the host: thp (transparent huge pages, MADV_HUGEPAGE), anon
+    /// (base pages only, MADV_NOHUGEPAGE) or hugetlb (reserved 2 MiB pages) [default: thp].
     #[arg(long, value_enum, value_name = "KIND")]
     pub memory_backing: Option<MemoryBacking>,
     /// Populate all guest memory (on its host nodes) before the guest starts.
@@ -195,6 +196,7 @@ mod tests {
     fn defaults() {
         let config = parse(&["--kernel", "/k"]).unwrap();
         assert_eq!(config, VmConfig::new("/k"));
+        assert_eq!(config.backing, MemoryBacking::Thp);
         assert_eq!((config.host_cpus, config.vmm_cpus), (None, None));
     }
 

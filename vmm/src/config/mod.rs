@@ -32,10 +32,11 @@ pub const DEFAULT_MEMORY: MemSize = MemSize::from_mib(256);
 /// What backs guest RAM on the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum MemoryBacking {
-    /// Anonymous memory in base pages (or huge pages if the host's THP setting is "always").
-    #[default]
+    /// Anonymous memory in base pages only (madvise MADV_NOHUGEPAGE, so even where the host's
+    /// THP mode is "always").
     Anon,
     /// Anonymous memory advised to transparent huge pages (madvise MADV_HUGEPAGE).
+    #[default]
     Thp,
     /// 2 MiB hugetlbfs pages (MAP_HUGETLB), reserved on the host beforehand.
     Hugetlb,
