@@ -167,6 +167,26 @@ impl RunningTern {
         }
     }
 
+    /// Every thread of tern: its name (`comm`) and the CPUs it may run on
+    /// (`Cpus_allowed_list` of `/proc/<pid>/task/<tid>/status`).
+    pub fn thread_affinities(&self) -> Vec<(String, String)> {
+        let task = format!("/proc/{}/task", self.child.id());
+        let mut threads: Vec<(String, String)> = std::fs::read_dir(&task)
+            .unwrap()
+            .filter_map(|entry| {
+                let dir = entry.ok()?.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                let status = std::fs::read_to_string(dir.join("status")).ok()?;
+                let cpus = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+                Some((name.trim().to_string(), cpus.trim().to_string()))
+            })
+            .collect();
+        threads.sort();
+        threads
+    }
+
     /// What tern wrote to stderr so far (when started with [`RunningTern::start_with_stdout`]).
     pub fn stderr_text(&self) -> String {
         self.stderr

@@ -142,11 +142,13 @@ fn affinity_is_applied_to_the_vcpu_thread() {
     let tern = start("affinity");
     let pid = tern.child.id();
     let tid = tern.vcpu_tid(1);
+    assert_eq!(tern.get("/v1/vcpus")[1]["affinity_source"], json!("none"));
     let r = tern.put("/v1/vcpus/1/affinity", json!({"cpus": [0]}));
     assert_eq!(r.status, 200, "{}", r.body);
+    let vcpu: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&r.body).unwrap()["affinity"],
-        json!([0])
+        (&vcpu["affinity"], &vcpu["affinity_source"]),
+        (&json!([0]), &json!("pin"))
     );
     assert_eq!(allowed_cpus(pid, tid), "0");
     let node0 = std::fs::read_to_string("/sys/devices/system/node/node0/cpulist").unwrap();
@@ -155,6 +157,92 @@ fn affinity_is_applied_to_the_vcpu_thread() {
     assert_eq!(allowed_cpus(pid, tid), node0.trim());
     // Only vCPU 1 moved.
     assert_ne!(allowed_cpus(pid, tern.vcpu_tid(0)), "");
+}
+
+/// The CPUs this test process may use, as a list and as the kernel writes it.
+fn own_cpus() -> (Vec<u32>, String) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let text = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let cpus = text
+        .split(',')
+        .flat_map(|part| {
+            let (first, last) = part.split_once('-').unwrap_or((part, part));
+            first.parse::<u32>().unwrap()..=last.parse::<u32>().unwrap()
+        })
+        .collect();
+    (cpus, text)
+}
+
+#[test]
+fn vcpus_are_pinned_at_launch_and_tern_threads_run_on_vmm_cpus() {
+    let (cpus, all) = own_cpus();
+    if cpus.len() < 2 {
+        println!("skipped: this test may use only CPUs {all}");
+        return;
+    }
+    let (a, b) = (cpus[0], cpus[1]);
+    let node0 = format!("node=0,vcpus=0,memory=8M,host-cpus={a}");
+    let tern = RunningTern::start(
+        "pinned",
+        &heartbeat_guest(),
+        &[
+            "--numa",
+            &node0,
+            "--numa",
+            "node=1,vcpus=1,memory=8M,host-cpus=any",
+            "--vmm-cpus",
+            &b.to_string(),
+        ],
+    );
+    tern.wait_for_heartbeats(1);
+    // Threads started later, from the API: heat sampling and automatic balancing.
+    let (status, _) = tern.call("PUT", "/v1/heat", Some(json!({"enabled": true})));
+    assert_eq!(status, 200);
+    let (status, _) = tern.call("PUT", "/v1/auto-balance", Some(json!({"enabled": true})));
+    assert_eq!(status, 200);
+    let threads = tern.thread_affinities();
+    println!("threads and their Cpus_allowed_list: {threads:?}");
+    let of = |name: &str| {
+        threads
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+            .unwrap_or_else(|| panic!("no thread {name}: {threads:?}"))
+    };
+    assert_eq!(of("vcpu0"), a.to_string(), "pinned by host-cpus");
+    assert_eq!(of("vcpu1"), all, "unpinned: every CPU, not --vmm-cpus");
+    for name in ["tern", "api", "console-out", "heat", "auto-balance"] {
+        assert_eq!(
+            of(name),
+            b.to_string(),
+            "{name} is one of tern's own threads"
+        );
+    }
+    for (name, cpus) in threads.iter().filter(|(n, _)| !n.starts_with("vcpu")) {
+        assert_eq!(cpus, &b.to_string(), "{name}");
+    }
+
+    let vcpus = tern.get("/v1/vcpus");
+    assert_eq!(
+        (&vcpus[0]["affinity_source"], &vcpus[0]["affinity"]),
+        (&json!("launch"), &json!([a]))
+    );
+    assert_eq!(vcpus[1]["affinity_source"], json!("none"), "{vcpus}");
+    let r = tern.put("/v1/vcpus/0/affinity", json!({"cpus": [b]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let vcpu0: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (&vcpu0["affinity_source"], &vcpu0["affinity"]),
+        (&json!("pin"), &json!([b]))
+    );
+    let vcpus = tern.get("/v1/vcpus");
+    assert_eq!(vcpus[0]["affinity_source"], json!("pin"));
+    assert_eq!(vcpus[1]["affinity_source"], json!("none"));
 }
 
 #[test]
