@@ -164,6 +164,9 @@ pub enum Error {
     /// The balancer could not start.
     #[error("cannot start the balancer: {0}")]
     Balancer(#[source] io::Error),
+    /// The seccomp filters cannot be used.
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
     /// The event loop failed.
     #[error("the event loop failed: {0}")]
     EventLoop(String),

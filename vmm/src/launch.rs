@@ -88,6 +88,13 @@ fn interrupted_rebalance(job: &JobReport) -> String {
 /// guest powers off or reboots, a vCPU fails, the API asks for a shutdown, or tern is told
 /// to stop.
 pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
+    // The filters are built before any thread starts: each thread installs its own.
+    sandbox::configure(config.seccomp, kick::kick_signal())?;
+    if config.seccomp == sandbox::Mode::Off {
+        log::warn!(
+            "--seccomp off: tern's threads run without seccomp filters; use it only for debugging"
+        );
+    }
     // The socket first: it is created under a narrowed umask, before any other thread exists.
     let api_listener = match &config.api_sock {
         Some(path) => Some((bind_api_socket(path)?, path.clone())),
@@ -192,6 +199,8 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     let mut threads: Vec<VcpuThread> = Vec::with_capacity(vcpus);
     let mut result = spawn_all(vcpu_fds, &ctx, &mut threads);
     if result.is_ok() {
+        // Every thread that starts from here on is one this filter allows (see sandbox).
+        sandbox::enter(sandbox::ThreadKind::Main);
         result = event_loop.run();
     }
 

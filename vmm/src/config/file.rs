@@ -44,6 +44,8 @@ pub struct ConfigFile {
     pub auto_balance: bool,
     /// The guest console's output settings.
     pub console: ConsoleSettings,
+    /// What the seccomp filters do with a forbidden call.
+    pub seccomp: Option<sandbox::Mode>,
 }
 
 /// Why a VM configuration could not be put together from a config file and the flags.
@@ -124,6 +126,7 @@ impl ConfigFile {
                 rate: file.console_rate.map(|b| b.0),
                 limit: file.console_limit.map(|b| b.0),
             },
+            seccomp: file.seccomp.map(|m| m.0),
         })
     }
 }
@@ -154,6 +157,7 @@ struct FileVm {
     console_filter: Option<FileConsoleFilter>,
     console_rate: Option<FileBytes>,
     console_limit: Option<FileBytes>,
+    seccomp: Option<FileSeccomp>,
 }
 
 /// One entry of `numa`: an object (derived like [`FileVm`]).
@@ -277,6 +281,19 @@ impl<'de> Deserialize<'de> for FileConsoleFilter {
     }
 }
 
+/// `"kill"`, `"log"` or `"off"`.
+#[derive(Clone, Copy, Debug)]
+struct FileSeccomp(sandbox::Mode);
+
+impl<'de> Deserialize<'de> for FileSeccomp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse()
+            .map(Self)
+            .map_err(|_| de::Error::unknown_variant(&text, &["kill", "log", "off"]))
+    }
+}
+
 /// A number of bytes: a string such as `"64K"` or `"1M"`, or an integer.
 #[derive(Debug)]
 struct FileBytes(ByteCount);
@@ -389,7 +406,8 @@ mod tests {
         "api_sock": "/run/tern.sock",
         "console_filter": "off",
         "console_rate": "64K",
-        "console_limit": 1000000
+        "console_limit": 1000000,
+        "seccomp": "log"
     }"#;
 
     fn parse(text: &str) -> Result<ConfigFile, ConfigFileError> {
@@ -434,6 +452,7 @@ mod tests {
                 rate: Some(ByteCount(65536)),
                 limit: Some(ByteCount(1_000_000)),
             },
+            seccomp: Some(sandbox::Mode::Log),
         };
         assert_eq!(file, expected);
         let file = parse(r#"{"host_node": 1, "memory_backing": "hugetlb"}"#).unwrap();
@@ -526,6 +545,11 @@ mod tests {
         let err = parse_err(r#"{"console_filter": "auto"}"#);
         assert!(
             err.contains("unknown variant `auto`, expected `on` or `off`"),
+            "{err}"
+        );
+        let err = parse_err(r#"{"seccomp": "trap"}"#);
+        assert!(
+            err.contains("unknown variant `trap`, expected one of `kill`, `log`, `off`"),
             "{err}"
         );
         let err = parse_err(r#"{"console_rate": "fast"}"#);

@@ -68,6 +68,8 @@ pub struct VmConfig {
     pub auto_balance: bool,
     /// The guest console's output: escape filter and limits.
     pub console: ConsoleSettings,
+    /// What the threads' seccomp filters do with a forbidden call.
+    pub seccomp: sandbox::Mode,
 }
 
 impl VmConfig {
@@ -87,6 +89,7 @@ impl VmConfig {
             api_sock: None,
             auto_balance: false,
             console: ConsoleSettings::default(),
+            seccomp: sandbox::Mode::default(),
         }
     }
 }

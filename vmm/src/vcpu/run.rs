@@ -135,6 +135,7 @@ fn internal_error_of(run: &kvm_run) -> String {
 
 /// Runs vCPU `index` until the VM is asked to stop.
 pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext) {
+    sandbox::enter(sandbox::ThreadKind::Vcpu(index));
     publish_kvm_run(fd.get_kvm_run());
     let Some(shared) = ctx.control.vcpus().get(usize::from(index)) else {
         ctx.exit

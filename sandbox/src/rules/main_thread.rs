@@ -1,0 +1,45 @@
+//! The main thread once the VM runs: the event loop (epoll; console input and the API's
+//! requests through eventfds), the answers to API requests, and the shutdown.
+
+use syscalls::Sysno;
+
+use super::base::{read_host_files, spawn_threads};
+use super::memory::toggle_dirty_log;
+use super::{ArgCheck, Context, Rules};
+
+/// The main thread's own calls.
+pub fn main(ctx: &Context) -> Rules {
+    Rules::default()
+        .allow(&[
+            Sysno::epoll_wait,
+            Sysno::epoll_pwait,
+            Sysno::epoll_ctl,
+            // Where pages and vCPUs are (GET /v1/placement, /v1/vcpus, /metrics, the
+            // placement report at exit).
+            Sysno::mincore,
+            Sysno::sched_getaffinity,
+            // PUT /v1/vcpus/N/affinity.
+            Sysno::sched_setaffinity,
+            // Waiting for the API thread at shutdown.
+            Sysno::clock_nanosleep,
+            // Removing the API socket at shutdown.
+            Sysno::unlink,
+        ])
+        .allow_if(Sysno::move_pages, &[ArgCheck::eq(0, 0)])
+        // Kicking its own vCPU threads out of KVM_RUN, with the kick signal only.
+        .allow_if(
+            Sysno::tgkill,
+            &[
+                ArgCheck::eq(0, ctx.pid as u32),
+                ArgCheck::eq(2, ctx.kick_signal as u32),
+            ],
+        )
+        // The terminal's settings, restored at exit.
+        .allow_if(Sysno::ioctl, &[ArgCheck::eq(1, libc::TCGETS as u32)])
+        .allow_if(Sysno::ioctl, &[ArgCheck::eq(1, libc::TCSETS as u32)])
+        // PUT /v1/heat turns dirty logging on and off here.
+        .union(&toggle_dirty_log())
+        // Console input, eventfds, and the host's files behind GET /v1/topology.
+        .union(&read_host_files())
+        .union(&spawn_threads())
+}
