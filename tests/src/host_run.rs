@@ -34,13 +34,19 @@ pub struct RunningTern {
 impl RunningTern {
     /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
     pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
-        Self::spawn(name, kernel, args, None, false)
+        Self::spawn(name, kernel, args, None, false, &[])
     }
 
     /// Like [`RunningTern::start`], with tern's stdout going to `stdout` instead of the
     /// console file, and its stderr to a file ([`RunningTern::stderr_text`]).
     pub fn start_with_stdout(name: &str, kernel: &[u8], args: &[&str], stdout: Stdio) -> Self {
-        Self::spawn(name, kernel, args, Some(stdout), true)
+        Self::spawn(name, kernel, args, Some(stdout), true, &[])
+    }
+
+    /// Like [`RunningTern::start`], with `env` added to tern's environment and its stderr
+    /// going to a file ([`RunningTern::stderr_text`]).
+    pub fn start_with_env(name: &str, kernel: &[u8], args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(name, kernel, args, None, true, env)
     }
 
     fn spawn(
@@ -49,6 +55,7 @@ impl RunningTern {
         args: &[&str],
         stdout: Option<Stdio>,
         stderr_to_file: bool,
+        env: &[(&str, &str)],
     ) -> Self {
         let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -71,6 +78,7 @@ impl RunningTern {
                 sock.to_str().unwrap(),
             ])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr_stdio)

@@ -34,6 +34,7 @@ pub mod runner;
 pub mod sections;
 pub mod spec;
 pub mod tern_script;
+pub mod threads;
 pub mod tiny_guest;
 
 pub use error::{FailureReason, LabError, LabFailure};
