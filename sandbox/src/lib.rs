@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 pub use self::kind::{FilterKind, ThreadKind};
 pub use self::mode::{Mode, UnknownMode};
-pub use self::report::STATUS_FORBIDDEN_CALL;
+pub use self::report::{restore_terminal_on_stop, STATUS_FORBIDDEN_CALL};
 pub use self::selftest::VARIABLE as SELFTEST_VARIABLE;
 
 use self::filter::Programs;

@@ -1,8 +1,10 @@
-//! Reporting a forbidden call: the SIGSYS handler names the thread and the call on stderr in
-//! one line and ends tern with [`STATUS_FORBIDDEN_CALL`].
+//! Reporting a forbidden call: the SIGSYS handler puts the terminal back as tern found it
+//! (if tern made it raw), names the thread and the call on stderr in one line, and ends tern
+//! with [`STATUS_FORBIDDEN_CALL`].
 
 use std::cell::Cell;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use syscalls::Sysno;
 
@@ -13,6 +15,14 @@ pub const STATUS_FORBIDDEN_CALL: i32 = 3;
 
 /// `si_code` of a SIGSYS raised by a seccomp filter.
 const SYS_SECCOMP: libc::c_int = 1;
+
+/// The terminal settings to restore on stdin before tern stops.
+static TERMINAL: OnceLock<libc::termios> = OnceLock::new();
+
+/// Has the SIGSYS handler restore `original` on stdin (the terminal tern put in raw mode).
+pub fn restore_terminal_on_stop(original: libc::termios) {
+    let _ = TERMINAL.set(original);
+}
 
 thread_local! {
     /// The kind of the current thread, once it entered its filter.
@@ -86,6 +96,12 @@ extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     };
     message(CURRENT.with(Cell::get), syscall, &mut line);
     let _ = line.write_str("\n");
+    if let Some(original) = TERMINAL.get() {
+        // SAFETY: ioctl(TCSETS) is async-signal-safe and allowed on stdin by every filter
+        // (tcsetattr would read the settings back with TCGETS, which is not); the kernel reads
+        // its termios, a prefix of glibc's, from `original`, read from that terminal.
+        unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TCSETS, original) };
+    }
     // SAFETY: write(2) and _exit(2) are async-signal-safe and allowed by every filter; the
     // buffer holds `len` initialised bytes.
     unsafe {

@@ -8,9 +8,9 @@ use crate::kind::{FilterKind, ThreadKind};
 /// The variable's name.
 pub const VARIABLE: &str = "TERN_SECCOMP_SELFTEST";
 
-/// The kind of thread the variable names, if it is set.
+/// The kind of thread the variable names, if it is set and not empty.
 pub fn target() -> Option<FilterKind> {
-    let value = std::env::var(VARIABLE).ok()?;
+    let value = std::env::var(VARIABLE).ok().filter(|v| !v.is_empty())?;
     let kind = FilterKind::from_name(&value);
     if kind.is_none() {
         log::warn!("{VARIABLE}={value} names no kind of thread; it is ignored");

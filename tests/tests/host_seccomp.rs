@@ -6,6 +6,7 @@
 //! `--seccomp off` installs nothing, with a warning. (The page movers need a second NUMA
 //! node: lab_seccomp checks them.)
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -174,6 +175,83 @@ fn a_forbidden_call_from_the_balancer_or_the_heat_sampler_stops_tern() {
     selftest_through_the_api("heat", |tern| {
         let _ = tern.client.put_json("/v1/heat", &json!({"enabled": true}));
     });
+}
+
+/// The local modes (`c_lflag`) of the terminal `fd`.
+fn local_modes(fd: &OwnedFd) -> libc::tcflag_t {
+    // SAFETY: tcgetattr fills the termios it is given; the descriptor is a live terminal.
+    unsafe {
+        let mut termios = std::mem::zeroed::<libc::termios>();
+        assert_eq!(libc::tcgetattr(fd.as_raw_fd(), &mut termios), 0);
+        termios.c_lflag
+    }
+}
+
+/// A pseudo-terminal's slave side (the master is returned to keep it open).
+fn pty() -> (OwnedFd, OwnedFd) {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills the two descriptors; the other arguments may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0);
+    // SAFETY: both descriptors were just created and are owned here only.
+    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+}
+
+#[test]
+fn the_terminal_tern_made_raw_is_restored_at_exit_and_when_a_forbidden_call_stops_it() {
+    let (_master, slave) = pty();
+    let cooked = local_modes(&slave);
+    assert_ne!(cooked & libc::ICANON, 0);
+    let dir = std::env::temp_dir().join(format!("tern-seccomp-tty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("guest.elf");
+    std::fs::write(&image, heartbeat_guest()).unwrap();
+    let tern = |selftest: &str| {
+        Command::new(tern_tests::paths::tern_bin().0)
+            .args(["--kernel", image.to_str().unwrap(), "--memory", "16M"])
+            .env("TERN_SECCOMP_SELFTEST", selftest)
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // A clean stop (SIGTERM) restores it from the main thread, under its filter.
+    let child = tern("");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while local_modes(&slave) & libc::ICANON != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "tern never made the terminal raw"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill only sends a signal to our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(128 + libc::SIGTERM),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(local_modes(&slave), cooked, "the terminal was left raw");
+
+    // A forbidden call restores it from the SIGSYS handler.
+    let out = tern("vcpu").wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_stopped_by(&out, "vcpu0");
+    assert_eq!(local_modes(&slave), cooked, "the terminal was left raw");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use syscalls::Sysno;
 
-use super::{ArgCheck, Rules};
+use super::{ArgCheck, Context, Rules};
 
 /// Futex operations without their private and clock flags: wait, wake, wait and wake with a
 /// bitset (what glibc's and Rust's locks, condition variables and joins use; no requeue, no
@@ -18,8 +18,10 @@ const FUTEX_FLAGS: u32 = (libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME)
 
 /// What every thread may call: locks (futex), memory for the allocator (never executable),
 /// signal masks and returns, stderr (and eventfds) through write(2), the clock, random
-/// bytes for hash maps, and its own end. The SIGSYS report needs write and exit_group.
-pub fn every_thread() -> Rules {
+/// bytes for hash maps, and its own end, or the process's through abort(3) (SIGABRT to
+/// itself, so a failed allocation or a panic still ends as an abort). The SIGSYS report
+/// needs write, exit_group and the terminal's settings on stdin (TCSETS).
+pub fn every_thread(ctx: &Context) -> Rules {
     let mut rules = Rules::default().allow(&[
         Sysno::write,
         Sysno::munmap,
@@ -49,6 +51,20 @@ pub fn every_thread() -> Rules {
     }
     let no_exec = ArgCheck::none_of(2, libc::PROT_EXEC as u32);
     rules
+        .allow_if(
+            Sysno::tgkill,
+            &[
+                ArgCheck::eq(0, ctx.pid as u32),
+                ArgCheck::eq(2, libc::SIGABRT as u32),
+            ],
+        )
+        .allow_if(
+            Sysno::ioctl,
+            &[
+                ArgCheck::eq(0, libc::STDIN_FILENO as u32),
+                ArgCheck::eq(1, libc::TCSETS as u32),
+            ],
+        )
         .allow_if(Sysno::mmap, &[no_exec])
         .allow_if(Sysno::mprotect, &[no_exec])
         .allow_if(

@@ -26,6 +26,15 @@ pub fn main(ctx: &Context) -> Rules {
             Sysno::unlink,
         ])
         .allow_if(Sysno::move_pages, &[ArgCheck::eq(0, 0)])
+        // Restoring the terminal at exit: tcsetattr sets (TCSETS, which every thread may) and
+        // reads the settings back.
+        .allow_if(
+            Sysno::ioctl,
+            &[
+                ArgCheck::eq(0, libc::STDIN_FILENO as u32),
+                ArgCheck::eq(1, libc::TCGETS as u32),
+            ],
+        )
         // Kicking its own vCPU threads out of KVM_RUN, with the kick signal only.
         .allow_if(
             Sysno::tgkill,
@@ -34,9 +43,6 @@ pub fn main(ctx: &Context) -> Rules {
                 ArgCheck::eq(2, ctx.kick_signal as u32),
             ],
         )
-        // The terminal's settings, restored at exit.
-        .allow_if(Sysno::ioctl, &[ArgCheck::eq(1, libc::TCGETS as u32)])
-        .allow_if(Sysno::ioctl, &[ArgCheck::eq(1, libc::TCSETS as u32)])
         // PUT /v1/heat turns dirty logging on and off here.
         .union(&toggle_dirty_log())
         // Console input, eventfds, and the host's files behind GET /v1/topology.

@@ -168,7 +168,7 @@ impl Rules {
 
 /// What threads of `kind` themselves call (not counting the threads they start).
 pub fn own_rules(kind: FilterKind, ctx: &Context) -> Rules {
-    let every = base::every_thread();
+    let every = base::every_thread(ctx);
     match kind {
         FilterKind::Main => every.union(&main_thread::main(ctx)),
         FilterKind::Vcpu => every.union(&vcpu::vcpu()),
