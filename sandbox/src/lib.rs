@@ -15,6 +15,7 @@ mod mode;
 mod report;
 pub mod rules;
 mod selftest;
+pub mod table;
 
 use std::sync::OnceLock;
 

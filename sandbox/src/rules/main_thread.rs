@@ -4,7 +4,7 @@
 use syscalls::Sysno;
 
 use super::base::{read_host_files, spawn_threads};
-use super::memory::toggle_dirty_log;
+use super::memory::{query_own_pages, toggle_dirty_log};
 use super::{ArgCheck, Context, Rules};
 
 /// The main thread's own calls.
@@ -14,9 +14,7 @@ pub fn main(ctx: &Context) -> Rules {
             Sysno::epoll_wait,
             Sysno::epoll_pwait,
             Sysno::epoll_ctl,
-            // Where pages and vCPUs are (GET /v1/placement, /v1/vcpus, /metrics, the
-            // placement report at exit).
-            Sysno::mincore,
+            // Where vCPUs run (GET /v1/vcpus, /v1/placement).
             Sysno::sched_getaffinity,
             // PUT /v1/vcpus/N/affinity.
             Sysno::sched_setaffinity,
@@ -25,7 +23,6 @@ pub fn main(ctx: &Context) -> Rules {
             // Removing the API socket at shutdown.
             Sysno::unlink,
         ])
-        .allow_if(Sysno::move_pages, &[ArgCheck::eq(0, 0)])
         // Restoring the terminal at exit: tcsetattr sets (TCSETS, which every thread may) and
         // reads the settings back.
         .allow_if(
@@ -43,6 +40,8 @@ pub fn main(ctx: &Context) -> Rules {
                 ArgCheck::eq(2, ctx.kick_signal as u32),
             ],
         )
+        // Where pages are (GET /v1/placement, /metrics, the placement report at exit).
+        .union(&query_own_pages())
         // PUT /v1/heat turns dirty logging on and off here.
         .union(&toggle_dirty_log())
         // Console input, eventfds, and the host's files behind GET /v1/topology.

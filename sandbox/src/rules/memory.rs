@@ -7,12 +7,17 @@ use super::base::{read_host_files, spawn_threads};
 use super::{ArgCheck, Rules};
 use crate::ioctls::{request, KVM_CLEAR_DIRTY_LOG, KVM_GET_DIRTY_LOG, KVM_SET_USER_MEMORY_REGION};
 
-/// Moving and querying tern's own pages: move_pages on its own process only (pid 0), mbind
-/// (which only acts on the caller's memory), mincore; sleeping for a rate limit or a retry.
-fn move_own_pages() -> Rules {
+/// Where tern's own pages are: move_pages on its own process only (pid 0), mincore.
+pub fn query_own_pages() -> Rules {
     Rules::default()
-        .allow(&[Sysno::mbind, Sysno::mincore, Sysno::clock_nanosleep])
+        .allow(&[Sysno::mincore])
         .allow_if(Sysno::move_pages, &[ArgCheck::eq(0, 0)])
+}
+
+/// Moving tern's own pages: move_pages (own process), mbind (which only acts on the caller's
+/// memory); sleeping for a rate limit or a retry.
+fn move_own_pages() -> Rules {
+    query_own_pages().allow(&[Sysno::mbind, Sysno::clock_nanosleep])
 }
 
 /// Reading the dirty log and re-arming pages.
@@ -65,6 +70,6 @@ pub fn heat() -> Rules {
 /// mode), and starts rebalance jobs.
 pub fn auto_balance() -> Rules {
     locate_vcpus()
-        .union(&move_own_pages())
+        .union(&query_own_pages())
         .union(&spawn_threads())
 }

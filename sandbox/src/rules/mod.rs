@@ -2,7 +2,7 @@
 //! (ioctl requests, flags, protections, the process a call may act on).
 
 mod api;
-mod base;
+pub(crate) mod base;
 mod console;
 mod main_thread;
 mod memory;
@@ -134,6 +134,11 @@ impl Rules {
     /// The calls allowed, in system call number order.
     pub fn calls(&self) -> impl Iterator<Item = (Sysno, &Allowance)> {
         self.0.iter().map(|(call, allowance)| (*call, allowance))
+    }
+
+    /// What `call` is allowed with, if anything.
+    pub fn get(&self, call: Sysno) -> Option<&Allowance> {
+        self.0.get(&call)
     }
 
     /// Whether `call` is allowed with some arguments.
