@@ -29,6 +29,7 @@ mod lock;
 mod logs;
 pub mod output;
 pub mod paths;
+pub mod pty;
 pub mod qemu;
 pub mod runner;
 pub mod sections;

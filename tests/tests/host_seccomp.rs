@@ -6,13 +6,13 @@
 //! `--seccomp off` installs nothing, with a warning. (The page movers need a second NUMA
 //! node: lab_seccomp checks them.)
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tern_tests::host_run::RunningTern;
-use tern_tests::threads::{threads_of, ThreadInfo};
+use tern_tests::threads::{threads_of, ThreadInfo, RUNNING_THREADS};
 use tern_tests::tiny_guest::{heartbeat_guest, writer_guest};
 
 const FORBIDDEN_STATUS: i32 = 3;
@@ -48,19 +48,7 @@ fn every_thread_of_a_running_tern_runs_under_its_filter() {
         Some(json!({"policy": "hot-first", "host_node": 0})),
     );
     assert_eq!(status, 202, "{job}");
-    let threads = wait_for_threads(
-        &tern,
-        &[
-            "tern",
-            "vcpu0",
-            "vcpu1",
-            "console-out",
-            "api",
-            "auto-balance",
-            "balancer",
-            "heat",
-        ],
-    );
+    let threads = wait_for_threads(&tern, &RUNNING_THREADS);
     println!("threads: {threads:?}");
     for thread in &threads {
         assert_eq!(thread.seccomp, 2, "{thread:?} runs without a filter");
@@ -187,27 +175,9 @@ fn local_modes(fd: &OwnedFd) -> libc::tcflag_t {
     }
 }
 
-/// A pseudo-terminal's slave side (the master is returned to keep it open).
-fn pty() -> (OwnedFd, OwnedFd) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills the two descriptors; the other arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0);
-    // SAFETY: both descriptors were just created and are owned here only.
-    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
-}
-
 #[test]
 fn the_terminal_tern_made_raw_is_restored_at_exit_and_when_a_forbidden_call_stops_it() {
-    let (_master, slave) = pty();
+    let (_master, slave) = tern_tests::pty::open();
     let cooked = local_modes(&slave);
     assert_ne!(cooked & libc::ICANON, 0);
     let dir = std::env::temp_dir().join(format!("tern-seccomp-tty-{}", std::process::id()));

@@ -8,7 +8,7 @@
 //! line and status 3.
 
 use tern_tests::sections::{json_section, section, SECTION_FN, WAIT_FNS};
-use tern_tests::threads::{parse_script_lines, SCRIPT_FUNCTION};
+use tern_tests::threads::{parse_script_lines, RUNNING_THREADS, SCRIPT_FUNCTION};
 use tern_tests::tiny_guest::writer_guest;
 use tern_tests::{run_with_retries, LabSpec};
 
@@ -63,19 +63,9 @@ fn every_thread_runs_under_its_filter_while_memory_moves() {
 
     let threads = parse_script_lines(&out.console);
     println!("threads while the move ran: {threads:?}");
-    for name in [
-        "tern",
-        "vcpu0",
-        "vcpu1",
-        "console-out",
-        "api",
-        "auto-balance",
-        "balancer",
-        "heat",
-        "mover",
-    ] {
+    for name in RUNNING_THREADS.iter().chain(&["mover"]) {
         assert!(
-            threads.iter().any(|t| t.name == name),
+            threads.iter().any(|t| t.name == *name),
             "no {name} thread: {threads:?}\n{}",
             out.console
         );
