@@ -4,6 +4,7 @@
 #   /tasks/*.sh           resources/guest/tasks/
 #   /bin/busybox, /bin/sh busybox-static (init runs `busybox --install -s`)
 #   /bin/tern-workload    the static workload (resources/build-workload.sh)
+#   /lib/modules/virtio/  the kernel's virtio modules and their ORDER (resources/fetch-kernel.sh)
 #   /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin   empty directories
 # Rebuilds every time (a few seconds at most).
 set -euo pipefail
@@ -26,6 +27,10 @@ ln -s busybox "$stage/bin/sh"
 cp "$here/cache/tern-workload" "$stage/bin/tern-workload"
 cp "$here/guest/init" "$stage/init"
 cp "$here"/guest/tasks/*.sh "$stage/tasks/"
+modules="$here/cache/kernel/guest-modules"
+[ -s "$modules/ORDER" ] || "$here/fetch-kernel.sh" --refresh
+mkdir -p "$stage/lib/modules/virtio"
+cp "$modules"/*.ko "$modules/ORDER" "$stage/lib/modules/virtio/"
 chmod 0755 "$stage/init" "$stage/bin/busybox" "$stage/bin/tern-workload"
 chmod 1777 "$stage/tmp"
 

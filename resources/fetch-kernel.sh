@@ -2,7 +2,8 @@
 # Fetches Debian's cloud kernel for the NUMA lab into resources/cache/kernel/:
 #   bzImage   the boot/vmlinuz-* image (used for L1 and as an L2 kernel)
 #   vmlinux   the uncompressed ELF kernel cut out of bzImage's LZ4 payload
-#   modules/  irqbypass.ko kvm.ko kvm-amd.ko (insmod in that order)
+#   modules/  irqbypass.ko kvm.ko kvm-amd.ko (insmod in that order), tun.ko (L1's taps)
+#   guest-modules/  the virtio modules an L2 guest loads, in load order (see GUEST_MODULES)
 #   config    the kernel's build config
 #   VERSION   the kernel package's version string, e.g. 6.1.0-48-cloud-amd64
 # Idempotent: does nothing when all of these are present. `--refresh` fetches again.
@@ -14,12 +15,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 cache="$here/cache"
 out="$cache/kernel"
-modules=(kernel/virt/lib/irqbypass.ko kernel/arch/x86/kvm/kvm.ko kernel/arch/x86/kvm/kvm-amd.ko)
+modules=(kernel/virt/lib/irqbypass.ko kernel/arch/x86/kvm/kvm.ko kernel/arch/x86/kvm/kvm-amd.ko
+         kernel/drivers/net/tun.ko)
+# The guest's virtio drivers, in the order they must be inserted.
+guest_modules=(virtio virtio_ring virtio_mmio virtio_blk failover net_failover virtio_net)
 
 complete() {
     [ -s "$out/VERSION" ] && [ -s "$out/bzImage" ] && [ -s "$out/vmlinux" ] && [ -s "$out/config" ] \
         && [ -s "$out/modules/irqbypass.ko" ] && [ -s "$out/modules/kvm.ko" ] \
-        && [ -s "$out/modules/kvm-amd.ko" ]
+        && [ -s "$out/modules/kvm-amd.ko" ] && [ -s "$out/modules/tun.ko" ] \
+        && [ -s "$out/guest-modules/virtio_net.ko" ]
 }
 
 if [ "${1:-}" != "--refresh" ] && complete; then
@@ -63,6 +68,13 @@ for m in "${modules[@]}"; do
     [ -f "$src" ] || { echo "fetch-kernel: $pkg has no $m" >&2; exit 1; }
     cp "$src" "$tmp/out/modules/"
 done
+mkdir -p "$tmp/out/guest-modules"
+for m in "${guest_modules[@]}"; do
+    src="$(find "$tmp/root/lib/modules/$version/kernel" -name "$m.ko" | head -n 1)"
+    [ -n "$src" ] || { echo "fetch-kernel: $pkg has no $m.ko" >&2; exit 1; }
+    cp "$src" "$tmp/out/guest-modules/"
+done
+printf '%s\n' "${guest_modules[@]}" > "$tmp/out/guest-modules/ORDER"
 
 # Cut the compressed payload out of the bzImage (boot protocol setup header):
 # setup_sects at 0x1f1 (497), payload_offset at 0x248 (584), payload_length at 0x24c (588);

@@ -30,4 +30,4 @@ ensure_packages() {
 
 # The packages the NUMA lab needs on the host (used by install-deps.sh).
 # shellcheck disable=SC2034
-LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl lz4 file)
+LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl lz4 file e2fsprogs)

@@ -17,6 +17,7 @@ pub mod i8042;
 pub mod power;
 pub mod serial;
 pub mod trigger;
+pub mod virtio;
 
 /// Errors of the device crate.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,9 @@ ioctl_iow_nr!(
 );
 ioctl_iow_nr!(KVM_GET_DIRTY_LOG, KVMIO, 0x42, kvm_dirty_log);
 ioctl_iowr_nr!(KVM_CLEAR_DIRTY_LOG, KVMIO, 0xc0, kvm_clear_dirty_log);
+/// The tun driver's ioctl type ('T').
+const TUNTAP: u32 = b'T' as u32;
+ioctl_iow_nr!(TUNSETOFFLOAD, TUNTAP, 208, libc::c_uint);
 
 /// An ioctl request as the filter compares it (the kernel takes it as a 32-bit number).
 pub fn request(number: libc::c_ulong) -> u32 {
@@ -21,7 +24,7 @@ pub fn request(number: libc::c_ulong) -> u32 {
 
 /// The name of ioctl request `number`, for the README's table and messages.
 pub fn name(number: u32) -> &'static str {
-    let known: [(u32, &str); 6] = [
+    let known: [(u32, &str); 7] = [
         (request(KVM_RUN()), "KVM_RUN"),
         (
             request(KVM_SET_USER_MEMORY_REGION()),
@@ -29,6 +32,7 @@ pub fn name(number: u32) -> &'static str {
         ),
         (request(KVM_GET_DIRTY_LOG()), "KVM_GET_DIRTY_LOG"),
         (request(KVM_CLEAR_DIRTY_LOG()), "KVM_CLEAR_DIRTY_LOG"),
+        (request(TUNSETOFFLOAD()), "TUNSETOFFLOAD"),
         (request(libc::TCGETS), "TCGETS"),
         (request(libc::TCSETS), "TCSETS"),
     ];
@@ -48,6 +52,7 @@ mod tests {
         assert_eq!(request(KVM_SET_USER_MEMORY_REGION()), 0x4020_ae46);
         assert_eq!(request(KVM_GET_DIRTY_LOG()), 0x4010_ae42);
         assert_eq!(request(KVM_CLEAR_DIRTY_LOG()), 0xc018_aec0);
+        assert_eq!(request(TUNSETOFFLOAD()), 0x4004_54d0);
         assert_eq!(name(0xae80), "KVM_RUN");
     }
 }

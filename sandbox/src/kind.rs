@@ -13,6 +13,12 @@ pub enum ThreadKind {
     ConsoleOut,
     /// The API server (`api`).
     Api,
+    /// The API's slow-request worker (`api-worker`).
+    ApiWorker,
+    /// The worker of virtio-blk disk N (`virtio-diskN`).
+    VirtioDisk(u8),
+    /// The worker of virtio-net device N (`virtio-netN`).
+    VirtioNet(u8),
     /// A rebalance job (`balancer`).
     Balancer,
     /// One of a rebalance's page-moving workers (`mover`).
@@ -31,6 +37,9 @@ impl ThreadKind {
             Self::Vcpu(_) => FilterKind::Vcpu,
             Self::ConsoleOut => FilterKind::ConsoleOut,
             Self::Api => FilterKind::Api,
+            Self::ApiWorker => FilterKind::ApiWorker,
+            Self::VirtioDisk(_) => FilterKind::VirtioDisk,
+            Self::VirtioNet(_) => FilterKind::VirtioNet,
             Self::Balancer => FilterKind::Balancer,
             Self::Mover => FilterKind::Mover,
             Self::Heat => FilterKind::Heat,
@@ -43,6 +52,8 @@ impl fmt::Display for ThreadKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Vcpu(index) => write!(f, "vcpu{index}"),
+            Self::VirtioDisk(index) => write!(f, "virtio-disk{index}"),
+            Self::VirtioNet(index) => write!(f, "virtio-net{index}"),
             other => f.write_str(other.filter().name()),
         }
     }
@@ -59,6 +70,12 @@ pub enum FilterKind {
     ConsoleOut,
     /// The API server's.
     Api,
+    /// The API's slow-request worker's.
+    ApiWorker,
+    /// Every virtio-blk worker's.
+    VirtioDisk,
+    /// Every virtio-net worker's.
+    VirtioNet,
     /// A rebalance job's.
     Balancer,
     /// A page-moving worker's.
@@ -71,18 +88,22 @@ pub enum FilterKind {
 
 impl FilterKind {
     /// Every filter, in the order of the README's table.
-    pub const ALL: [FilterKind; 8] = [
+    pub const ALL: [FilterKind; 11] = [
         Self::Main,
         Self::Vcpu,
         Self::ConsoleOut,
         Self::Api,
+        Self::ApiWorker,
+        Self::VirtioDisk,
+        Self::VirtioNet,
         Self::Balancer,
         Self::Mover,
         Self::Heat,
         Self::AutoBalance,
     ];
 
-    /// The name of its threads (`vcpu` for `vcpu0`, `vcpu1`, ...); also what
+    /// The name of its threads (`vcpu` for `vcpu0`, `vcpu1`, ..., `virtio-disk` for
+    /// `virtio-disk0`, ...); also what
     /// `TERN_SECCOMP_SELFTEST` takes.
     pub fn name(self) -> &'static str {
         match self {
@@ -90,6 +111,9 @@ impl FilterKind {
             Self::Vcpu => "vcpu",
             Self::ConsoleOut => "console-out",
             Self::Api => "api",
+            Self::ApiWorker => "api-worker",
+            Self::VirtioDisk => "virtio-disk",
+            Self::VirtioNet => "virtio-net",
             Self::Balancer => "balancer",
             Self::Mover => "mover",
             Self::Heat => "heat",
@@ -107,10 +131,17 @@ impl FilterKind {
     /// them allows it: a parent's filter must allow all that its children need.
     pub fn spawns(self) -> &'static [FilterKind] {
         match self {
-            Self::Main => &[Self::Balancer, Self::Heat, Self::AutoBalance],
+            Self::Main => &[Self::Balancer],
+            Self::ApiWorker => &[Self::Heat, Self::AutoBalance],
             Self::AutoBalance => &[Self::Balancer],
             Self::Balancer => &[Self::Mover, Self::Heat],
-            Self::Vcpu | Self::ConsoleOut | Self::Api | Self::Mover | Self::Heat => &[],
+            Self::Vcpu
+            | Self::ConsoleOut
+            | Self::Api
+            | Self::VirtioDisk
+            | Self::VirtioNet
+            | Self::Mover
+            | Self::Heat => &[],
         }
     }
 }
@@ -123,6 +154,8 @@ mod tests {
     fn threads_are_named_as_tern_names_them() {
         assert_eq!(ThreadKind::Vcpu(3).to_string(), "vcpu3");
         assert_eq!(ThreadKind::AutoBalance.to_string(), "auto-balance");
+        assert_eq!(ThreadKind::VirtioDisk(1).to_string(), "virtio-disk1");
+        assert_eq!(ThreadKind::VirtioNet(0).filter(), FilterKind::VirtioNet);
         assert_eq!(ThreadKind::Main.filter(), FilterKind::Main);
         for kind in FilterKind::ALL {
             assert_eq!(FilterKind::from_name(kind.name()), Some(kind));

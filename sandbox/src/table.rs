@@ -11,12 +11,27 @@ use crate::rules::{base, own_rules, Allowance, ArgCheck, Context, Rules};
 fn purpose(kind: FilterKind) -> &'static str {
     match kind {
         FilterKind::Main => {
-            "event loop: console input, API requests (placement, affinity, pause, heat, \
+            "event loop: console input, the API's quick requests (vCPUs, affinity, pause, \
              rebalances), signals; shutdown"
         }
-        FilterKind::Vcpu => "KVM_RUN; port I/O to the devices; pause; the kick signal",
+        FilterKind::Vcpu => {
+            "KVM_RUN; port I/O and MMIO to the devices (a virtio driver's start and reset \
+             reach its worker over a channel); pause; the kick signal"
+        }
         FilterKind::ConsoleOut => "writes the guest's console output to stdout",
-        FilterKind::Api => "HTTP on the API socket (tokio, epoll)",
+        FilterKind::Api => {
+            "HTTP on the API socket (tokio, epoll); each client's uid and pid (SO_PEERCRED)"
+        }
+        FilterKind::ApiWorker => {
+            "the API's slow requests: placement, metrics, topology, heat and automatic \
+             balancing switched"
+        }
+        FilterKind::VirtioDisk => {
+            "a virtio-blk disk's queue: reads, writes and flushes its image into guest memory"
+        }
+        FilterKind::VirtioNet => {
+            "a virtio-net device's queues: frames between its tap and guest memory"
+        }
         FilterKind::Balancer => {
             "a rebalance: topology, placement, moves; starts movers and, for hot-first, heat"
         }
@@ -51,6 +66,7 @@ fn call_text(call: Sysno, allowance: &Allowance, ctx: &Context) -> String {
         Sysno::openat => "read-only".to_string(),
         Sysno::move_pages => "own process".to_string(),
         Sysno::accept4 => "non-blocking, close-on-exec".to_string(),
+        Sysno::getsockopt => "SO_PEERCRED".to_string(),
         Sysno::prctl => sets
             .iter()
             .filter_map(|s| value_of(s, 0))
@@ -153,6 +169,8 @@ pub fn markdown(ctx: &Context) -> String {
         let thread = match kind {
             FilterKind::Main => "`tern` (main)".to_string(),
             FilterKind::Vcpu => "`vcpu0`, `vcpu1`, ...".to_string(),
+            FilterKind::VirtioDisk => "`virtio-disk0`, `virtio-disk1`, ...".to_string(),
+            FilterKind::VirtioNet => "`virtio-net0`, `virtio-net1`, ...".to_string(),
             other => format!("`{}`", other.name()),
         };
         let mut purpose = purpose(kind).to_string();

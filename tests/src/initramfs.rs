@@ -72,7 +72,12 @@ fn base_inputs() -> (Vec<PathBuf>, Vec<PathBuf>) {
         k.join("vmlinux"),
         paths::guest_initramfs(),
     ];
-    files.extend(paths::KVM_MODULES.iter().map(|m| k.join("modules").join(m)));
+    files.extend(
+        paths::KVM_MODULES
+            .iter()
+            .chain(paths::NET_MODULES.iter())
+            .map(|m| k.join("modules").join(m)),
+    );
     files.extend(binaries.iter().cloned());
     (binaries, files)
 }
@@ -133,7 +138,7 @@ fn build_base(binaries: &[PathBuf], stamp: Stamp) -> Result<Base, LabError> {
     w.file("/init", 0o755, init_script().as_bytes())
         .map_err(write)?;
     let k = paths::kernel_dir();
-    for m in paths::KVM_MODULES {
+    for m in paths::KVM_MODULES.iter().chain(paths::NET_MODULES.iter()) {
         let data = read(&k.join("modules").join(m))?;
         w.file(&format!("{}/{m}", layout::MODULES), 0o644, &data)
             .map_err(write)?;

@@ -19,7 +19,7 @@ pub const SCRIPT_PREFIX: &str = "| ";
 
 /// Where the lab puts things in L1.
 pub mod layout {
-    /// The kvm modules.
+    /// The kvm modules and tun.
     pub const MODULES: &str = "/lib/modules/lab";
     /// The L2 kernel and initramfs: bzImage, vmlinux, guest.cpio.
     pub const IMAGES: &str = "/images";
@@ -50,6 +50,7 @@ insmod {modules}/irqbypass.ko || broken "insmod irqbypass.ko failed"
 insmod {modules}/kvm.ko || broken "insmod kvm.ko failed"
 insmod {modules}/kvm-amd.ko nested=1 || broken "insmod kvm-amd.ko failed"
 [ -c /dev/kvm ] || broken "no /dev/kvm after loading kvm-amd"
+insmod {modules}/tun.ko || broken "insmod tun.ko failed"
 echo "{ready} uptime=$(cut -d' ' -f1 /proc/uptime)"
 cd /lab
 # If the script runs long, show where every tern thread waits and where its CPU time went

@@ -15,6 +15,7 @@
 //! # Ok::<(), tern_tests::LabError>(())
 //! ```
 
+pub mod api_fuzz;
 pub mod bench;
 pub mod console;
 pub mod cpio;
@@ -25,6 +26,7 @@ pub mod host_view;
 pub mod initramfs;
 pub mod l1init;
 pub mod ldd;
+pub mod ledger;
 mod lock;
 mod logs;
 pub mod output;
@@ -39,7 +41,7 @@ pub mod threads;
 pub mod tiny_guest;
 
 pub use error::{FailureReason, LabError, LabFailure};
-pub use host_view::{guest_vmas, tern_inspect_command, GuestVma};
+pub use host_view::{guest_vmas, tern_inspect_command, thread_cpus, GuestVma};
 pub use output::LabOutput;
 pub use runner::{run, run_with_retries, MAX_RETRIES};
 pub use spec::{CarriedFile, LabSpec};

@@ -57,13 +57,27 @@ pub fn tern_bin() -> (PathBuf, bool) {
 /// The L1 kernel modules, in the order they must be inserted.
 pub const KVM_MODULES: [&str; 3] = ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"];
 
+/// L1's tun module, for the taps of virtio-net guests (inserted after the kvm modules).
+pub const NET_MODULES: [&str; 1] = ["tun.ko"];
+
 fn kernel_complete() -> bool {
     let k = kernel_dir();
-    ["VERSION", "bzImage", "vmlinux"]
+    ["VERSION", "bzImage", "vmlinux", "guest-modules/ORDER"]
         .iter()
         .map(|f| k.join(f))
         .chain(KVM_MODULES.iter().map(|m| k.join("modules").join(m)))
+        .chain(NET_MODULES.iter().map(|m| k.join("modules").join(m)))
         .all(|p| p.is_file())
+}
+
+/// The L2 guests' ext4 root disk (resources/build-disk-image.sh), built if it is missing.
+pub fn rootfs_image() -> Result<PathBuf, LabError> {
+    let image = resources_dir().join("cache/rootfs.ext4");
+    if !image.is_file() {
+        ensure_resources()?;
+        run_script("build-disk-image.sh")?;
+    }
+    Ok(image)
 }
 
 fn run_script(name: &str) -> Result<(), LabError> {

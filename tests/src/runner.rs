@@ -12,7 +12,7 @@ use crate::guest_fault::GuestFaultWatch;
 use crate::output::LabOutput;
 use crate::qemu::{self, Qemu};
 use crate::spec::LabSpec;
-use crate::{initramfs, lock, logs, paths};
+use crate::{initramfs, ledger, lock, logs, paths};
 
 /// How many times a lab failure is retried by [`run_with_retries`].
 pub const MAX_RETRIES: u32 = 2;
@@ -20,28 +20,55 @@ pub const MAX_RETRIES: u32 = 2;
 const EXIT_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs `spec` once. `Ok` whenever the script ran to its end, whatever its exit status;
-/// `Err(LabError::Lab(..))` when the lab itself failed.
+/// `Err(LabError::Lab(..))` when the lab itself failed. The run goes into the ledger.
 pub fn run(spec: &LabSpec) -> Result<LabOutput, LabError> {
-    run_attempt(spec, 1)
+    let result = run_attempt(spec, 1);
+    record(spec, 1, &result, None);
+    result
 }
 
 /// Runs `spec`, retrying a lab failure at most [`MAX_RETRIES`] times and saying so on
-/// stderr. A script's non-zero exit is a result, never retried.
+/// stderr (past the test harness's capture). A script's non-zero exit is a result, never
+/// retried. The run, with its attempts, goes into the ledger.
 pub fn run_with_retries(spec: &LabSpec) -> Result<LabOutput, LabError> {
     let mut attempt = 1;
+    let mut first_failure = None;
     loop {
         match run_attempt(spec, attempt) {
             Err(LabError::Lab(f)) if attempt <= MAX_RETRIES => {
-                eprintln!(
-                    "lab: retry {attempt}/{MAX_RETRIES}: {} (console: {})",
+                ledger::say(&format!(
+                    "lab: retry {attempt}/{MAX_RETRIES} of {}: {} (console: {})",
+                    spec.name,
                     f.reason,
                     f.log.display()
-                );
+                ));
+                first_failure.get_or_insert_with(|| f.reason.to_string());
                 attempt += 1;
             }
-            other => return other,
+            other => {
+                record(spec, attempt, &other, first_failure.as_deref());
+                return other;
+            }
         }
     }
+}
+
+/// Writes a run into the ledger.
+fn record(
+    spec: &LabSpec,
+    attempts: u32,
+    result: &Result<LabOutput, LabError>,
+    retried_for: Option<&str>,
+) {
+    let ended = match result {
+        Ok(out) => format!("script exit status {}", out.status),
+        Err(e) => format!("{e}"),
+    };
+    let outcome = match retried_for {
+        Some(reason) => format!("{ended}; retried after: {reason}"),
+        None => ended,
+    };
+    ledger::record(&spec.name, attempts, &outcome);
 }
 
 /// What following the console found.

@@ -3,14 +3,17 @@
 //! Test support: it panics with a message on anything unexpected, as a test should.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-/// The threads of a tern with two vCPUs and its API while automatic balancing, heat sampling
-/// and a rebalance run: one of every kind but the movers.
-pub const RUNNING_THREADS: [&str; 8] = [
+/// The threads of a tern with two vCPUs, a disk, a network device and its API while
+/// automatic balancing, heat sampling and a rebalance run: one of every kind but the movers.
+pub const RUNNING_THREADS: [&str; 11] = [
     "tern",
     "vcpu0",
     "vcpu1",
     "console-out",
     "api",
+    "api-worker",
+    "virtio-disk0",
+    "virtio-net0",
     "auto-balance",
     "balancer",
     "heat",

@@ -1,10 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! tern's seccomp filters on this host's KVM with tiny guests: every thread of a running tern
-//! runs under a filter (`Seccomp: 2`), the balancer's threads too; a forbidden call from each
-//! kind of thread that can run here stops tern with status 3 and one line naming the thread
-//! and the call (the `TERN_SECCOMP_SELFTEST` hook); `--seccomp log` lets it through and
-//! `--seccomp off` installs nothing, with a warning. (The page movers need a second NUMA
-//! node: lab_seccomp checks them.)
+//! runs under a filter (`Seccomp: 2`), the balancer's threads, the API's worker and the virtio
+//! devices' workers too; a forbidden call from each kind of thread that can run here stops
+//! tern with status 3 and one line naming the thread and the call (the
+//! `TERN_SECCOMP_SELFTEST` hook); `--seccomp log` lets it through and `--seccomp off` installs
+//! nothing, with a warning. (The page movers need a second NUMA node: lab_seccomp checks
+//! them.)
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
@@ -33,12 +34,31 @@ fn wait_for_threads(tern: &RunningTern, names: &[&str]) -> Vec<ThreadInfo> {
     }
 }
 
+/// A tap name no other test uses at the same time (tern creates the tap and removes it).
+fn tap_name() -> String {
+    format!("tsec{}", std::process::id() % 100_000)
+}
+
 #[test]
 fn every_thread_of_a_running_tern_runs_under_its_filter() {
+    let image = std::env::temp_dir().join(format!("tern-seccomp-disk-{}", std::process::id()));
+    std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    let disk = format!("path={}", image.display());
+    let net = format!("tap={}", tap_name());
     let tern = RunningTern::start(
         "seccomp-threads",
         &writer_guest(),
-        &["--memory", "16M", "--vcpus", "2", "--auto-balance"],
+        &[
+            "--memory",
+            "16M",
+            "--vcpus",
+            "2",
+            "--auto-balance",
+            "--disk",
+            &disk,
+            "--net",
+            &net,
+        ],
     );
     // A hot-first rebalance samples heat before it plans: its job thread starts the heat
     // sampler, and both live for a few samples.
@@ -56,9 +76,24 @@ fn every_thread_of_a_running_tern_runs_under_its_filter() {
     let pid = tern.child.id();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
-    // The filters let every request through: the VM still answers.
+    // The filters let every request through, quick ones (main thread) and slow ones
+    // (api-worker): the VM still answers.
+    for path in [
+        "/v1/vm",
+        "/v1/vcpus",
+        "/v1/placement",
+        "/v1/topology",
+        "/v1/heat",
+        "/metrics",
+    ] {
+        let (status, body) = tern.call("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+    }
+    let (status, body) = tern.call("PUT", "/v1/auto-balance", Some(json!({"enabled": false})));
+    assert_eq!(status, 200, "{body}");
     let vm = tern.get("/v1/vm");
     assert_eq!(vm["state"], "running", "{vm}");
+    let _ = std::fs::remove_file(&image);
 }
 
 /// Runs tern with the self-test hook on `kind` until it exits (at most 30 s).
@@ -112,15 +147,23 @@ fn assert_stopped_by(out: &Output, thread: &str) {
 
 #[test]
 fn a_forbidden_call_stops_tern_and_names_the_thread_that_made_it() {
+    let image = std::env::temp_dir().join(format!("tern-seccomp-disk-ro-{}", std::process::id()));
+    std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    let disk = format!("path={},readonly=on", image.display());
+    let net = format!("tap={}", tap_name());
     for (kind, thread, args) in [
         ("main", "main", &[][..]),
         ("console-out", "console-out", &[]),
         ("api", "api", &[]),
+        ("api-worker", "api-worker", &[]),
+        ("virtio-disk", "virtio-disk0", &["--disk", &disk]),
+        ("virtio-net", "virtio-net0", &["--net", &net]),
         ("auto-balance", "auto-balance", &["--auto-balance"]),
     ] {
         let out = selftest_at_start(kind, args);
         assert_stopped_by(&out, thread);
     }
+    let _ = std::fs::remove_file(&image);
     let out = selftest_at_start("vcpu", &["--vcpus", "2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(FORBIDDEN_STATUS), "{stderr}");

@@ -1,11 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! tern's seccomp filters in the lab, with the default mode (kill): while a Linux guest runs,
-//! its memory moves to the other node on two workers and heat is sampled, every thread of tern
-//! (main, vCPUs, console writer, API, rebalance job, movers, heat sampler, automatic balancer)
-//! runs under its filter, the move ends and tern exits 0 (base pages: with transparent huge
-//! pages a move goes block by block on the job's own thread and starts no worker). Then a forbidden call from a page
-//! mover (the one kind of thread this host's single node cannot start) stops tern with its
-//! line and status 3.
+//! tern's seccomp filters in the lab, with the default mode (kill): while a Linux guest with a
+//! virtio disk and a virtio-net device (its drivers probe them) runs, its memory moves to the
+//! other node on two workers and heat is sampled, every thread of tern (main, vCPUs, console
+//! writer, API and its slow-request worker, the devices' workers, rebalance job, movers, heat
+//! sampler, automatic balancer) runs under its filter, the move ends and tern exits 0 (base
+//! pages: with transparent huge pages a move goes block by block on the job's own thread and
+//! starts no worker). Then a forbidden call from a page mover (the one kind of thread this
+//! host's single node cannot start) stops tern with its line and status 3.
 
 use tern_tests::sections::{json_section, section, SECTION_FN, WAIT_FNS};
 use tern_tests::threads::{parse_script_lines, RUNNING_THREADS, SCRIPT_FUNCTION};
@@ -17,7 +18,9 @@ const BODY: &str = r#"
 # no worker starts.
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
 sock=/tmp/api.sock
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=4 2>/dev/null
 tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 512M --api-sock $sock \
+    --disk path=/tmp/disk.img --net tap=tern0 \
     --cmdline "console=ttyS0 reboot=k panic=1 pci=off quiet tern_task=fill tern_mib=160 tern_seconds=100000" \
     </dev/null >/tmp/tern.out 2>&1 &
 pid=$!

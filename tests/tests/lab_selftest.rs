@@ -77,6 +77,27 @@ fn a_guest_triple_fault_before_it_is_done_is_a_lab_failure() {
     );
 }
 
+/// Once the guest printed its first line it is ready: a crash after that is Tern's until
+/// shown otherwise, a result the test judges, never retried.
+#[test]
+fn a_guest_crash_once_the_guest_is_ready_is_not_a_lab_failure() {
+    let spec = LabSpec::new(
+        "lab_selftest_ready_fault",
+        "echo TERN-START at=1.00\n\
+         echo '@1.20 TERN-GUEST: hello from the guest'\n\
+         echo '@1.50 tern: the guest crashed: vCPU 0 triple-faulted'\n\
+         echo 'TERN-EXIT status=2'",
+    )
+    .with_nodes(1);
+    let out = run_with_retries(&spec).unwrap();
+    assert_eq!(out.attempts, 1);
+    assert!(
+        out.script_output.contains("triple-faulted"),
+        "{}",
+        out.script_output
+    );
+}
+
 /// A script running tern in the background (`$pid`, /tmp/tern.out) finds it gone at its
 /// next section: the section prints tern's messages, and the runner sees the triple fault.
 #[test]

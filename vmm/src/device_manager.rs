@@ -18,8 +18,8 @@ use crate::error::Error;
 
 /// The devices and the bus they sit on.
 pub struct LegacyDevices {
-    /// The port I/O bus the vCPUs dispatch to.
-    pub io: Arc<IoManager>,
+    /// The I/O bus the vCPUs dispatch to (port I/O here; virtio adds MMIO devices).
+    pub io: IoManager,
     /// The console UART.
     pub console: Arc<Mutex<SerialConsole>>,
     /// Fires when the guest has drained the console's input FIFO.
@@ -73,7 +73,7 @@ pub fn create_legacy_devices(
     )?;
 
     Ok(LegacyDevices {
-        io: Arc::new(io),
+        io,
         console,
         console_drained,
     })

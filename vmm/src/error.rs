@@ -28,6 +28,9 @@ pub enum Error {
     /// The host cannot give what the guest nodes ask for.
     #[error(transparent)]
     HostFit(#[from] HostFitError),
+    /// The vCPUs or tern's threads cannot be placed on the host CPUs asked for.
+    #[error(transparent)]
+    Pinning(#[from] crate::pinning::PinningError),
     /// The host's NUMA topology could not be read.
     #[error("cannot read the host's NUMA topology: {0}")]
     HostTopology(#[source] balancer::Error),
@@ -180,6 +183,9 @@ pub enum Error {
     /// The seccomp filters cannot be used.
     #[error(transparent)]
     Sandbox(#[from] sandbox::SandboxError),
+    /// A virtio device could not be set up.
+    #[error(transparent)]
+    Virtio(#[from] crate::virtio_mmio::VirtioSetupError),
     /// The event loop failed.
     #[error("the event loop failed: {0}")]
     EventLoop(String),

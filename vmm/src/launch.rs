@@ -20,6 +20,7 @@ use crate::boot::{prepare_boot, BootSource};
 use crate::config::VmConfig;
 use crate::console::ConsoleOutput;
 use crate::control::subscriber::ApiRequestHandler;
+use crate::control::worker::SlowRequests;
 use crate::control::VmControl;
 use crate::device_manager::create_legacy_devices;
 use crate::dirty_log::enable_manual_protect;
@@ -27,11 +28,13 @@ use crate::error::Error;
 use crate::event_loop::EventLoop;
 use crate::exit::{ExitReason, ExitSignal};
 use crate::memory::{Backing, GuestRam};
+use crate::pinning::ThreadPlacement;
 use crate::placement_report::placement_lines;
 use crate::plan::{plan, VmPlan};
 use crate::terminal::RawTerminal;
 use crate::vcpu::control::VcpuControl;
 use crate::vcpu::{kick, setup, spawn_vcpu, VcpuContext, VcpuThread};
+use crate::virtio_mmio::{create_virtio_devices, planned_slots};
 use crate::{signals, vm};
 
 fn build_ram(plan: &VmPlan, config: &VmConfig) -> Result<GuestRam, Error> {
@@ -64,10 +67,12 @@ fn create_vcpus(kvm: &Kvm, vm_fd: &VmFd, vcpus: usize, entry: u64) -> Result<Vec
 fn spawn_all(
     fds: Vec<VcpuFd>,
     ctx: &VcpuContext,
+    placement: &ThreadPlacement,
     threads: &mut Vec<VcpuThread>,
 ) -> Result<(), Error> {
     for (index, fd) in fds.into_iter().enumerate() {
-        threads.push(spawn_vcpu(fd, index as u8, ctx.clone())?);
+        let affinity = placement.vcpu_start_affinity(index as u32);
+        threads.push(spawn_vcpu(fd, index as u8, ctx.clone(), affinity)?);
     }
     Ok(())
 }
@@ -103,6 +108,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     let kvm = vm::open_kvm()?;
     let plan = plan(config, kvm.get_max_vcpus())?;
     let vcpus = plan.vcpus;
+    // Before any other thread starts: they all inherit the main thread's CPUs.
+    plan.threads.apply_vmm_cpus()?;
+    let placement = plan.threads.clone();
 
     let vm_fd = Arc::new(vm::create_vm(&kvm)?);
     let manual_protect = enable_manual_protect(&kvm, &vm_fd);
@@ -113,7 +121,8 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         initramfs: config.initramfs.as_deref(),
         cmdline: &config.cmdline,
     };
-    let kernel = prepare_boot(&ram, &source, vcpus, plan.numa.as_ref())?;
+    let virtio_slots = planned_slots(config.disks.len(), config.nets.len())?;
+    let kernel = prepare_boot(&ram, &source, vcpus, plan.numa.as_ref(), &virtio_slots)?;
 
     let exit = Arc::new(ExitSignal::new().map_err(|e| Error::Device("exit event", e))?);
     let reset = exit
@@ -121,7 +130,16 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         .try_clone()
         .map_err(|e| Error::Device("i8042 reset line", e))?;
     let console = ConsoleOutput::start(&config.console);
-    let devices = create_legacy_devices(&vm_fd, console.sink(), reset, exit.clone())?;
+    let mut devices = create_legacy_devices(&vm_fd, console.sink(), reset, exit.clone())?;
+    let virtio = create_virtio_devices(
+        &vm_fd,
+        &mut devices.io,
+        ram.memory(),
+        &config.disks,
+        &config.nets,
+        &plan.nodes,
+    )?;
+    let io = Arc::new(devices.io);
     let vcpu_fds = create_vcpus(&kvm, &vm_fd, vcpus, kernel.entry)?;
 
     kick::install_kick_handler()?;
@@ -166,6 +184,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
             balancer.hold_at_launch(node.id, host_node);
         }
     }
+    let usable_cpus = plan.threads.usable.clone();
     let control = Arc::new(VmControl {
         plan,
         ram: ram.clone(),
@@ -174,17 +193,22 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         started: Instant::now(),
         balancer: balancer.clone(),
         console: console.buffer(),
+        usable_cpus,
+        devices: virtio,
     });
-    let api_server = match api_listener {
+    let (api_server, slow_requests) = match api_listener {
         Some((listener, path)) => {
             let (handle, requests) = api::request::channel().map_err(Error::ApiStart)?;
+            let slow = SlowRequests::start(control.clone()).map_err(Error::ApiStart)?;
             event_loop.add(Arc::new(Mutex::new(ApiRequestHandler::new(
                 requests,
                 control.clone(),
+                slow.queue(),
             ))));
-            Some(api::server::start(listener, path, handle).map_err(Error::ApiStart)?)
+            let server = api::server::start(listener, path, handle).map_err(Error::ApiStart)?;
+            (Some(server), Some(slow))
         }
-        None => None,
+        None => (None, None),
     };
     let terminal = RawTerminal::enter(libc::STDIN_FILENO).unwrap_or_else(|err| {
         log::warn!("cannot put the terminal in raw mode: {err}");
@@ -192,12 +216,12 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     });
 
     let ctx = VcpuContext {
-        io: devices.io.clone(),
+        io: io.clone(),
         exit: exit.clone(),
         control: vcpu_control.clone(),
     };
     let mut threads: Vec<VcpuThread> = Vec::with_capacity(vcpus);
-    let mut result = spawn_all(vcpu_fds, &ctx, &mut threads);
+    let mut result = spawn_all(vcpu_fds, &ctx, &placement, &mut threads);
     if result.is_ok() {
         // Every thread that starts from here on is one this filter allows (see sandbox).
         sandbox::enter(sandbox::ThreadKind::Main);
@@ -215,6 +239,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     if let Some(server) = api_server {
         server.stop();
     }
+    if let Some(slow) = slow_requests {
+        slow.stop();
+    }
     console.close();
     drop(terminal);
     if config.print_placement_on_exit {
@@ -223,6 +250,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
             Err(err) => eprintln!("tern: {err}"),
         }
     }
+    // The virtio workers (owned by the bus) stop before guest memory goes.
+    drop(ctx);
+    drop(io);
     drop(control);
     drop(balancer);
     drop(vm_fd);

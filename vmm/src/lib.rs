@@ -16,11 +16,13 @@ pub mod host;
 pub mod launch;
 pub mod logger;
 pub mod memory;
+pub mod pinning;
 pub mod placement_report;
 pub mod plan;
 pub mod signals;
 pub mod terminal;
 pub mod vcpu;
+pub mod virtio_mmio;
 pub mod vm;
 
 pub use error::Error;

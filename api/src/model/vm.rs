@@ -30,6 +30,49 @@ pub struct GuestNodeSummary {
     pub policy: String,
 }
 
+/// What a virtio device is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceKind {
+    /// virtio-blk on a disk image.
+    Block,
+    /// virtio-net on a tap device.
+    Net,
+}
+
+/// A virtio device and what it has done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceSummary {
+    /// Its name: disk0, disk1, net0, ...
+    pub name: String,
+    /// Block or net.
+    pub kind: DeviceKind,
+    /// The disk image (block devices).
+    pub path: Option<String>,
+    /// The tap device (net devices).
+    pub tap: Option<String>,
+    /// The guest's MAC address (net devices).
+    pub mac: Option<String>,
+    /// Whether the guest may only read the disk.
+    pub read_only: bool,
+    /// The guest node it belongs to (its worker runs on that node's host node).
+    pub guest_node: Option<u32>,
+    /// Guest-physical address of its registers.
+    pub mmio_base: u64,
+    /// Its interrupt (IOAPIC pin).
+    pub irq: u32,
+    /// Requests served (disk requests, frames).
+    pub requests: u64,
+    /// Bytes from the host to the guest (disk reads, frames received).
+    pub bytes_read: u64,
+    /// Bytes from the guest to the host (disk writes, frames sent).
+    pub bytes_written: u64,
+    /// Requests answered with an error, or frames dropped.
+    pub errors: u64,
+    /// Times the device asked the guest for a reset after a malformed request.
+    pub resets_needed: u64,
+}
+
 /// The VM.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VmInfo {
@@ -43,4 +86,7 @@ pub struct VmInfo {
     pub guest_nodes: Vec<GuestNodeSummary>,
     /// Milliseconds since the VM started.
     pub uptime_ms: u64,
+    /// Its virtio devices.
+    #[serde(default)]
+    pub devices: Vec<DeviceSummary>,
 }

@@ -20,6 +20,7 @@ fn vm_info(state: VmState) -> VmInfo {
         memory_mib: 256,
         guest_nodes: vec![],
         uptime_ms: 5,
+        devices: Vec::new(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The main thread once the VM runs: the event loop (epoll; console input and the API's
-//! requests through eventfds), the answers to API requests, and the shutdown.
+//! requests through eventfds), the answers to the API's quick requests (vCPUs and their
+//! affinity, pause and resume, rebalances), and the shutdown (which stops heat sampling and
+//! joins every thread).
 
 use syscalls::Sysno;
 
@@ -14,7 +16,7 @@ pub fn main(ctx: &Context) -> Rules {
             Sysno::epoll_wait,
             Sysno::epoll_pwait,
             Sysno::epoll_ctl,
-            // Where vCPUs run (GET /v1/vcpus, /v1/placement).
+            // Where vCPUs may run (GET /v1/vcpus).
             Sysno::sched_getaffinity,
             // PUT /v1/vcpus/N/affinity.
             Sysno::sched_setaffinity,
@@ -40,11 +42,11 @@ pub fn main(ctx: &Context) -> Rules {
                 ArgCheck::eq(2, ctx.kick_signal as u32),
             ],
         )
-        // Where pages are (GET /v1/placement, /metrics, the placement report at exit).
+        // Where pages are (the placement report at exit).
         .union(&query_own_pages())
-        // PUT /v1/heat turns dirty logging on and off here.
+        // The shutdown turns dirty logging off if heat sampling ran.
         .union(&toggle_dirty_log())
-        // Console input, eventfds, and the host's files behind GET /v1/topology.
+        // Console input, eventfds, and where vCPUs last ran (GET /v1/vcpus, /proc).
         .union(&read_host_files())
         .union(&spawn_threads())
 }

@@ -42,7 +42,7 @@ pub fn toggle_dirty_log() -> Rules {
 }
 
 /// Where the vCPU threads run: their affinity, and their last CPU from /proc.
-fn locate_vcpus() -> Rules {
+pub fn locate_vcpus() -> Rules {
     read_host_files().allow(&[Sysno::sched_getaffinity])
 }
 

@@ -7,6 +7,7 @@ mod console;
 mod main_thread;
 mod memory;
 mod vcpu;
+mod virtio;
 
 use std::collections::BTreeMap;
 
@@ -179,6 +180,9 @@ pub fn own_rules(kind: FilterKind, ctx: &Context) -> Rules {
         FilterKind::Vcpu => every.union(&vcpu::vcpu()),
         FilterKind::ConsoleOut => every.union(&console::console_out()),
         FilterKind::Api => every.union(&api::api()),
+        FilterKind::ApiWorker => every.union(&api::api_worker()),
+        FilterKind::VirtioDisk => every.union(&virtio::disk()),
+        FilterKind::VirtioNet => every.union(&virtio::net()),
         FilterKind::Balancer => every.union(&memory::balancer()),
         FilterKind::Mover => every.union(&memory::mover()),
         FilterKind::Heat => every.union(&memory::heat()),

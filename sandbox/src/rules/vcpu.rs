@@ -1,6 +1,9 @@
-//! A vCPU thread: KVM_RUN in a loop; port I/O goes to the device models in the same thread,
-//! which raise interrupts and the exit request through eventfds (write, in every filter);
-//! a pause waits on a condition variable (futex). The kick signal's handler only sets a flag.
+//! A vCPU thread: KVM_RUN in a loop; port I/O and MMIO go to the device models in the same
+//! thread, which raise interrupts and the exit request through eventfds (write, in every
+//! filter) and hand a virtio driver's start or reset to the device's worker over a channel
+//! (futex, and an eventfd); a pause waits on a condition variable (futex). The kick signal's
+//! handler only sets a flag. The thread pins itself (launch pinning) before its filter is in
+//! place, so the filter allows no change of affinity.
 
 use syscalls::Sysno;
 

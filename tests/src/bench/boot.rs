@@ -37,7 +37,8 @@ pub enum Vmm {
 }
 
 impl Vmm {
-    fn name(self) -> &'static str {
+    /// `tern` or `qemu`.
+    pub fn name(self) -> &'static str {
         match self {
             Vmm::Tern => "tern",
             Vmm::Qemu => "qemu",
@@ -67,6 +68,13 @@ pub fn order(run: usize) -> Vec<Vmm> {
         (Vmm::Qemu, Vmm::Tern)
     };
     (0..PAIRS_PER_RUN).flat_map(|_| [a, b]).collect()
+}
+
+/// `spec` with QEMU and the firmware files it loads carried into L1.
+pub fn with_qemu(spec: crate::LabSpec) -> crate::LabSpec {
+    QEMU_FILES
+        .iter()
+        .fold(spec.carry_binary(QEMU), |spec, &f| spec.carry_file(f, f))
 }
 
 /// The script of lab run `run`.
@@ -270,15 +278,11 @@ pub fn run(rounds: usize) -> Result<PartResult, BenchError> {
     let mut lab_facts = json!(null);
     let mut attempts = Vec::new();
     for run in 0..runs {
-        let mut spec = lab::spec(
+        let spec = with_qemu(lab::spec(
             &format!("bench-boot-{}", run + 1),
             script(run),
             Duration::from_secs(5 * 60),
-        )
-        .carry_binary(QEMU);
-        for f in QEMU_FILES {
-            spec = spec.carry_file(f, f);
-        }
+        ));
         match lab::run(PART, &spec) {
             Ok(out) => {
                 let these = parse_run(&out.script_output, run);

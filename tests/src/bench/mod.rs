@@ -25,6 +25,7 @@ pub mod shell;
 pub mod startup;
 pub mod stats;
 pub mod svg;
+pub mod virtio_io;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,11 +57,12 @@ pub enum Part {
     /// The same with 4 KiB pages (THP off in L1).
     #[value(name = "migration_4k")]
     Migration4k,
+    Virtio,
 }
 
 impl Part {
     /// Every part, in the order `make bench` runs them.
-    pub const ALL: [Part; 7] = [
+    pub const ALL: [Part; 8] = [
         Part::Startup,
         Part::Footprint,
         Part::Boot,
@@ -68,6 +70,7 @@ impl Part {
         Part::GuestImpact,
         Part::Migration,
         Part::Migration4k,
+        Part::Virtio,
     ];
 
     /// The name its results carry.
@@ -80,6 +83,7 @@ impl Part {
             Part::GuestImpact => guest_impact::PART,
             Part::Migration => migration::Memory::HugePages.part(),
             Part::Migration4k => migration::Memory::BasePages.part(),
+            Part::Virtio => virtio_io::PART,
         }
     }
 
@@ -93,6 +97,7 @@ impl Part {
             Part::GuestImpact => "about 5 minutes",
             Part::Migration => "about 3 minutes",
             Part::Migration4k => "about 8 minutes",
+            Part::Virtio => "about 10 minutes",
         }
     }
 }
@@ -125,6 +130,7 @@ pub fn run_part(part: Part, rounds: usize, out_dir: &Path) -> Result<PartResult,
         }
         Part::Migration => migration::run(migration::Memory::HugePages, rounds),
         Part::Migration4k => migration::run(migration::Memory::BasePages, rounds),
+        Part::Virtio => virtio_io::run(rounds),
     }
 }
 

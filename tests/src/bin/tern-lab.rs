@@ -5,8 +5,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use tern_tests::ledger::{self, Summary};
 use tern_tests::{run, run_with_retries, LabError, LabSpec};
+
+/// What to do with the ledger of lab runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LedgerAction {
+    /// Forget the runs recorded so far.
+    Reset,
+    /// Print each run that needed a retry and `lab retries: N of M lab runs`; exit 1 when
+    /// more than one run in five needed one.
+    Summary,
+}
 
 /// Runs a shell script in L1, a QEMU-emulated Linux with NUMA nodes and nested KVM.
 #[derive(Debug, Parser)]
@@ -43,16 +54,18 @@ struct Cli {
     #[arg(long = "binary", value_name = "PATH")]
     binaries: Vec<PathBuf>,
     /// The shell script L1 runs.
-    #[arg(long)]
-    script: PathBuf,
+    #[arg(long, required_unless_present = "ledger")]
+    script: Option<PathBuf>,
+    /// Instead of running a lab: reset or summarize the ledger of lab runs (make test).
+    #[arg(long, value_enum, conflicts_with = "script")]
+    ledger: Option<LedgerAction>,
 }
 
-fn spec(cli: &Cli) -> Result<LabSpec, String> {
-    let script = std::fs::read_to_string(&cli.script)
-        .map_err(|e| format!("cannot read {}: {e}", cli.script.display()))?;
+fn spec(cli: &Cli, path: &std::path::Path) -> Result<LabSpec, String> {
+    let script = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = cli.name.clone().unwrap_or_else(|| {
-        cli.script
-            .file_stem()
+        path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "lab".into())
     });
@@ -75,9 +88,41 @@ fn spec(cli: &Cli) -> Result<LabSpec, String> {
     Ok(spec)
 }
 
+fn ledger_action(action: LedgerAction) -> ExitCode {
+    match action {
+        LedgerAction::Reset => match ledger::reset() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tern-lab: cannot reset {}: {e}", ledger::path().display());
+                ExitCode::from(4)
+            }
+        },
+        LedgerAction::Summary => {
+            let summary = Summary::read();
+            summary.lines().iter().for_each(|l| println!("{l}"));
+            if summary.too_many() {
+                println!(
+                    "lab: more than one lab run in {} needed a retry: the lab is failing too often \
+                     to trust this run",
+                    ledger::RUNS_PER_ALLOWED_RETRY
+                );
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let spec = match spec(&cli) {
+    if let Some(action) = cli.ledger {
+        return ledger_action(action);
+    }
+    let Some(path) = cli.script.clone() else {
+        eprintln!("tern-lab: give --script FILE");
+        return ExitCode::from(4);
+    };
+    let spec = match spec(&cli, &path) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tern-lab: {e}");

@@ -52,6 +52,7 @@ pub fn prepare_boot(
     source: &BootSource<'_>,
     vcpus: usize,
     numa: Option<&GuestNumaTopology>,
+    virtio: &[crate::virtio_mmio::layout::MmioSlot],
 ) -> Result<LoadedKernel, Error> {
     let kernel = kernel::load_kernel(ram.memory(), source.kernel)?;
     let initramfs = match source.initramfs {
@@ -86,7 +87,7 @@ pub fn prepare_boot(
     for (addr, word) in paging::identity_tables() {
         write(ram, word, addr, "page tables")?;
     }
-    for (addr, table) in acpi_tables(vcpus as u8, numa)? {
+    for (addr, table) in acpi_tables(vcpus as u8, numa, virtio)? {
         ram.memory()
             .write_slice(&table, GuestAddress(addr))
             .map_err(|e| Error::GuestWrite("ACPI tables", e.to_string()))?;

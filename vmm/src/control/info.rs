@@ -1,7 +1,8 @@
 //! `GET /v1/vm` and `GET /v1/topology` from the VM's plan, guest RAM and the host's topology.
 
 use api::model::{
-    GuestNodeSummary, GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo, VmInfo,
+    DeviceKind, DeviceSummary, GuestNodeSummary, GuestNodeTopology, HostNodeInfo, RegionInfo,
+    TopologyInfo, VmInfo,
 };
 use api::request::ApiError;
 use balancer::topology::HostTopology;
@@ -9,6 +10,7 @@ use balancer::topology::HostTopology;
 use super::{internal, VmControl};
 use crate::config::GuestNode;
 use crate::memory::GuestRam;
+use crate::virtio_mmio::{Backing, DeviceInfo};
 
 /// A guest node with the memory policy its memory has now (that of its first region; the
 /// balancer sets all regions of a node alike).
@@ -27,6 +29,43 @@ fn summary(node: &GuestNode, ram: &GuestRam) -> GuestNodeSummary {
     }
 }
 
+/// A virtio device with its counters now.
+fn device_summary(device: &DeviceInfo) -> DeviceSummary {
+    let counters = device.counters.snapshot();
+    let (path, tap, mac, read_only) = match &device.backing {
+        Backing::Disk { path, readonly } => {
+            (Some(path.display().to_string()), None, None, *readonly)
+        }
+        Backing::Tap { name, mac } => {
+            let mac = mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            (None, Some(name.clone()), Some(mac), false)
+        }
+    };
+    DeviceSummary {
+        name: device.name.clone(),
+        kind: match device.kind {
+            devices::virtio::DeviceKind::Block => DeviceKind::Block,
+            devices::virtio::DeviceKind::Net => DeviceKind::Net,
+        },
+        path,
+        tap,
+        mac,
+        read_only,
+        guest_node: device.guest_node,
+        mmio_base: device.slot.base,
+        irq: device.slot.irq,
+        requests: counters.requests,
+        bytes_read: counters.bytes_read,
+        bytes_written: counters.bytes_written,
+        errors: counters.errors,
+        resets_needed: counters.resets_needed,
+    }
+}
+
 /// The VM summary.
 pub fn vm_info(control: &VmControl) -> VmInfo {
     VmInfo {
@@ -40,6 +79,7 @@ pub fn vm_info(control: &VmControl) -> VmInfo {
             .map(|n| summary(n, &control.ram))
             .collect(),
         uptime_ms: control.started.elapsed().as_millis() as u64,
+        devices: control.devices.iter().map(device_summary).collect(),
     }
 }
 

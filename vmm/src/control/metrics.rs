@@ -61,6 +61,7 @@ pub fn render(control: &VmControl) -> String {
     }
 
     balancer_metrics(&mut text, control);
+    super::device_metrics::render_devices(&mut text, &control.devices);
     match control.guest_placement() {
         Ok(nodes) => {
             header(

@@ -1,12 +1,14 @@
-//! The VMM's side of the API: answers each request on the main thread, from the VM's own
-//! state (plan, guest RAM, vCPU control, exit signal).
+//! The VMM's side of the API: answers each request from the VM's own state (plan, guest RAM,
+//! vCPU control, exit signal), on the main thread, or on the worker for slow ones ([`worker`]).
 
+pub mod device_metrics;
 pub mod info;
 pub mod metrics;
 pub mod placement;
 pub mod rebalance;
 pub mod subscriber;
 pub mod vcpus;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,8 +42,12 @@ pub struct VmControl {
     pub started: Instant,
     /// The balancer.
     pub balancer: Arc<Balancer>,
+    /// The host CPUs tern may use (online and in its affinity at launch): pins stay within.
+    pub usable_cpus: Vec<u32>,
     /// The guest console's output buffer: `stats()` counts the bytes written and dropped.
     pub console: Arc<OutputBuffer>,
+    /// The virtio devices.
+    pub devices: Vec<crate::virtio_mmio::DeviceInfo>,
 }
 
 pub(crate) fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {

@@ -26,8 +26,45 @@ const MIB: f64 = (1u64 << 20) as f64;
 /// Hot chunks listed per guest node.
 const HOT_CHUNKS: usize = 8;
 
+/// The most move-pages workers a rebalance may ask for, whatever the host; on a host, at most
+/// the CPUs tern may use.
+pub const MAX_WORKERS: u32 = 64;
+
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequest, message)
+}
+
+/// The smallest rate limit: one 4 KiB page per second, in MiB/s.
+pub const MIN_MIB_PER_S: f64 = 1.0 / 256.0;
+
+/// A rate limit in MiB/s as bytes per second, or 400 for one that is not a number, not
+/// positive, or too small to express (below one page per second).
+fn rate_limit(rate: Option<f64>) -> Result<Option<u64>, ApiError> {
+    let Some(rate) = rate else {
+        return Ok(None);
+    };
+    if !rate.is_finite() || rate < MIN_MIB_PER_S {
+        return Err(bad(format!(
+            "\"max_mib_per_s\" must be a number of at least {MIN_MIB_PER_S} (one 4 KiB page \
+             per second), not {rate}"
+        )));
+    }
+    // Beyond u64 the conversion saturates: a limit no move can reach.
+    Ok(Some((rate * MIB) as u64))
+}
+
+/// A budget in MiB as bytes, or 400 for 0 or one that overflows.
+fn budget_bytes(budget_mib: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match budget_mib {
+        None => Ok(None),
+        Some(0) => Err(bad("\"budget_mib\" must be at least 1")),
+        Some(mib) => mib.checked_mul(1 << 20).map(Some).ok_or_else(|| {
+            bad(format!(
+                "\"budget_mib\" must be at most {}, not {mib}",
+                u64::MAX >> 20
+            ))
+        }),
+    }
 }
 
 fn engine_error(err: EngineError) -> ApiError {
@@ -163,7 +200,7 @@ impl VmControl {
             RebalancePolicy::Interleave => Ok(PolicyRequest::Interleave { host_nodes: nodes(&req.host_nodes)?, guest_node }),
             RebalancePolicy::HotFirst => Ok(PolicyRequest::HotFirst {
                 base: Box::new(base(req)?),
-                budget_bytes: req.budget_mib.map(|m| m << 20),
+                budget_bytes: budget_bytes(req.budget_mib)?,
             }),
         }
     }
@@ -176,14 +213,13 @@ impl VmControl {
         let host =
             HostTopology::read().map_err(|e| internal("cannot read the host topology", e))?;
         let request = self.policy_request(req, policy, &host)?;
-        if let Some(rate) = req.max_mib_per_s.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            return Err(bad(format!(
-                "\"max_mib_per_s\" must be a positive number, not {rate}"
-            )));
-        }
+        let rate_limit = rate_limit(req.max_mib_per_s)?;
         let workers = req.workers.unwrap_or(1);
-        if !(1..=64).contains(&workers) {
-            return Err(bad(format!("\"workers\" must be 1 to 64, not {workers}")));
+        let max_workers = (self.usable_cpus.len() as u32).clamp(1, MAX_WORKERS);
+        if !(1..=max_workers).contains(&workers) {
+            return Err(bad(format!(
+                "\"workers\" must be 1 to {max_workers} (the CPUs tern may use, at most {MAX_WORKERS}), not {workers}"
+            )));
         }
         let batch = req.batch_pages.unwrap_or(DEFAULT_BATCH_PAGES as u32);
         if !(1..=65536).contains(&batch) {
@@ -203,7 +239,7 @@ impl VmControl {
         let params = RebalanceParams {
             policy: request,
             method,
-            rate_limit: req.max_mib_per_s.map(|r| (r * MIB) as u64),
+            rate_limit,
         };
         let report = self
             .balancer
@@ -320,18 +356,52 @@ impl VmControl {
                 "\"interval_ms\" must be 100 to 3600000, not {ms}"
             )));
         }
-        if let Some(rate) = req.max_mib_per_s.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            return Err(bad(format!(
-                "\"max_mib_per_s\" must be a positive number, not {rate}"
-            )));
-        }
+        let rate = rate_limit(req.max_mib_per_s)?;
         self.balancer
             .set_auto(
                 req.enabled,
                 req.interval_ms.map(Duration::from_millis),
-                req.max_mib_per_s.map(|r| (r * MIB) as u64),
+                rate,
             )
             .map_err(|e| internal("cannot switch automatic balancing", e))?;
         Ok(self.auto_info())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_too_small_to_express_are_refused_not_taken_as_no_limit() {
+        for rate in [
+            0.0,
+            -1.0,
+            1e-9,
+            f64::NAN,
+            f64::INFINITY,
+            MIN_MIB_PER_S / 2.0,
+        ] {
+            let err = rate_limit(Some(rate)).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::BadRequest, "{rate}");
+            assert!(err.message.contains("one 4 KiB page"), "{}", err.message);
+        }
+        assert_eq!(rate_limit(Some(MIN_MIB_PER_S)).unwrap(), Some(4096));
+        assert_eq!(rate_limit(Some(128.0)).unwrap(), Some(128 << 20));
+        assert_eq!(rate_limit(Some(1e300)).unwrap(), Some(u64::MAX));
+        assert_eq!(rate_limit(None).unwrap(), None);
+    }
+
+    #[test]
+    fn budgets_that_overflow_or_are_empty_are_refused() {
+        assert_eq!(budget_bytes(Some(3)).unwrap(), Some(3 << 20));
+        assert_eq!(
+            budget_bytes(Some(u64::MAX >> 20)).unwrap(),
+            Some((u64::MAX >> 20) << 20)
+        );
+        for mib in [0, (u64::MAX >> 20) + 1, u64::MAX] {
+            let err = budget_bytes(Some(mib)).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::BadRequest, "{mib}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use api::model::{AffinityRequest, VcpuInfo, VcpuPlacement};
+use api::model::{AffinityRequest, AffinitySource, VcpuInfo, VcpuPlacement};
 use api::request::{ApiError, ErrorKind};
 use balancer::idlist::format_id_list;
 use balancer::topology::HostTopology;
@@ -43,6 +43,22 @@ impl VmControl {
         }
     }
 
+    /// Where vCPU `id`'s affinity came from: an operator's pin wins over the launch's.
+    fn affinity_source(&self, id: u32) -> AffinitySource {
+        let pins = self
+            .vcpus
+            .vcpus()
+            .get(id as usize)
+            .map_or(0, |v| v.pins.load(Ordering::SeqCst));
+        if pins > 0 {
+            AffinitySource::Pin
+        } else if self.plan.threads.pinned_at_launch(id) {
+            AffinitySource::Launch
+        } else {
+            AffinitySource::None
+        }
+    }
+
     fn vcpu_info(&self, id: u32, host: Option<&HostTopology>) -> VcpuInfo {
         let shared = self.vcpus.vcpus().get(id as usize);
         let placement = self.vcpu_placement(id, host);
@@ -53,6 +69,7 @@ impl VmControl {
             host_cpu: placement.host_cpu,
             host_node: placement.host_node,
             affinity: placement.affinity,
+            affinity_source: self.affinity_source(id),
             exits: shared.map_or(0, |v| v.exits.total()),
         }
     }
@@ -78,6 +95,7 @@ impl VmControl {
         })?;
         let host =
             HostTopology::read().map_err(|e| internal("cannot read the host topology", e))?;
+        let usable = &self.usable_cpus;
         let cpus = match (&request.cpus, request.host_node) {
             (Some(cpus), None) => {
                 if cpus.is_empty() {
@@ -88,6 +106,12 @@ impl VmControl {
                     return Err(bad(format!(
                         "host CPU {cpu} does not exist (this host has CPUs {})",
                         format_id_list(&present)
+                    )));
+                }
+                if let Some(cpu) = cpus.iter().find(|c| !usable.contains(c)) {
+                    return Err(bad(format!(
+                        "host CPU {cpu} is offline or outside the CPUs tern may use ({})",
+                        format_id_list(usable)
                     )));
                 }
                 cpus.clone()
@@ -103,7 +127,20 @@ impl VmControl {
                 if n.cpus.is_empty() {
                     return Err(bad(format!("host node {node} has no CPUs")));
                 }
-                n.cpus.clone()
+                let cpus: Vec<u32> = n
+                    .cpus
+                    .iter()
+                    .filter(|c| usable.contains(c))
+                    .copied()
+                    .collect();
+                if cpus.is_empty() {
+                    return Err(bad(format!(
+                        "none of host node {node}'s CPUs ({}) is one tern may use ({})",
+                        format_id_list(&n.cpus),
+                        format_id_list(usable)
+                    )));
+                }
+                cpus
             }
             _ => {
                 return Err(bad(

@@ -1,16 +1,18 @@
-//! The vCPU thread: KVM_RUN in a loop, port I/O dispatched to the device bus, and every other
+//! The vCPU thread: KVM_RUN in a loop, port I/O and MMIO dispatched to the device bus, and every other
 //! exit turned into either "keep going" or a reason to stop the VM.
 
 use std::sync::Arc;
 
+use balancer::idlist::format_id_list;
+use balancer::vcpu_placement::set_affinity;
 use kvm_bindings::{
     kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION,
     KVM_INTERNAL_ERROR_SIMUL_EX, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH,
     KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
 };
 use kvm_ioctls::{VcpuExit, VcpuFd};
-use vm_device::bus::PioAddress;
-use vm_device::device_manager::{IoManager, PioManager};
+use vm_device::bus::{MmioAddress, PioAddress};
+use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 
 use super::control::VcpuControl;
 use super::kick::publish_kvm_run;
@@ -69,11 +71,17 @@ fn handle_exit(
             let _ = io.pio_write(PioAddress(port), data);
             None
         }
-        VcpuExit::MmioRead(_, data) => {
-            data.fill(0xff);
+        VcpuExit::MmioRead(addr, data) => {
+            if io.mmio_read(MmioAddress(addr), data).is_err() {
+                data.fill(0xff);
+            }
             None
         }
-        VcpuExit::MmioWrite(..) | VcpuExit::Intr => None,
+        VcpuExit::MmioWrite(addr, data) => {
+            let _ = io.mmio_write(MmioAddress(addr), data);
+            None
+        }
+        VcpuExit::Intr => None,
         VcpuExit::Hlt => Some(ExitReason::GuestPowerOff),
         VcpuExit::Shutdown => Some(ExitReason::TripleFault(index)),
         VcpuExit::SystemEvent(kind, _) => match kind {
@@ -133,8 +141,32 @@ fn internal_error_of(run: &kvm_run) -> String {
     internal_error_reason(internal.suberror, &internal.data[..ndata])
 }
 
-/// Runs vCPU `index` until the VM is asked to stop.
-pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext) {
+/// Lets KVM do its first-run setup of the vCPU without entering the guest: KVM_RUN with
+/// `immediate_exit` set returns EINTR at once. Kernel workers KVM starts in tern's process on
+/// a vCPU's first run (Linux 6.13 and later: `kvm-nx-lpage-recovery`) copy the affinity of
+/// the thread that ran it; done before the vCPU thread pins itself, they get the CPUs of
+/// tern's own threads, not one vCPU's.
+fn first_run_outside_the_guest(fd: &mut VcpuFd) {
+    fd.set_kvm_immediate_exit(1);
+    let _ = fd.run();
+    fd.set_kvm_immediate_exit(0);
+}
+
+/// Runs vCPU `index` until the VM is asked to stop, on the host CPUs `affinity` (if given) from
+/// before its first guest instruction. The thread pins itself, then enters its filter (which
+/// allows no change of affinity), then runs the guest.
+pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext, affinity: Option<Vec<u32>>) {
+    if let Some(cpus) = affinity {
+        first_run_outside_the_guest(&mut fd);
+        if let Err(err) = set_affinity(0, &cpus) {
+            let cpus = format_id_list(&cpus);
+            ctx.exit.request(failed(
+                index,
+                format!("cannot be pinned to host CPUs {cpus}: {err}"),
+            ));
+            return;
+        }
+    }
     sandbox::enter(sandbox::ThreadKind::Vcpu(index));
     publish_kvm_run(fd.get_kvm_run());
     let Some(shared) = ctx.control.vcpus().get(usize::from(index)) else {

@@ -1,7 +1,7 @@
 //! `ternctl vm` and the actions' one-line answers.
 
 use super::join_sections;
-use crate::model::{Action, GuestNodeSummary, VmInfo, VmState};
+use crate::model::{Action, DeviceKind, DeviceSummary, GuestNodeSummary, VmInfo, VmState};
 use crate::ternctl::idlist::format_id_list;
 use crate::ternctl::table::Table;
 use crate::ternctl::units::{format_mib, format_uptime, or_dash};
@@ -30,7 +30,48 @@ pub fn guest_nodes_table(nodes: &[GuestNodeSummary]) -> Table {
     table
 }
 
-/// The VM: `key  value` lines, then its guest nodes.
+/// Virtio devices: what they are attached to, their guest node and what they moved.
+pub fn devices_table(devices: &[DeviceSummary]) -> Table {
+    let mut table = Table::new(&[
+        "DEVICE",
+        "KIND",
+        "ON",
+        "MODE",
+        "GUEST NODE",
+        "REQUESTS",
+        "READ",
+        "WRITTEN",
+        "ERRORS",
+    ]);
+    for d in devices {
+        let (kind, on, mode) = match d.kind {
+            DeviceKind::Block => (
+                "block",
+                d.path.clone().unwrap_or_default(),
+                if d.read_only { "ro" } else { "rw" }.to_string(),
+            ),
+            DeviceKind::Net => (
+                "net",
+                d.tap.clone().unwrap_or_default(),
+                d.mac.clone().unwrap_or_default(),
+            ),
+        };
+        table.row(vec![
+            d.name.clone(),
+            kind.to_string(),
+            on,
+            mode,
+            or_dash(d.guest_node),
+            d.requests.to_string(),
+            format_mib(d.bytes_read >> 20),
+            format_mib(d.bytes_written >> 20),
+            d.errors.to_string(),
+        ]);
+    }
+    table
+}
+
+/// The VM: `key  value` lines, then its guest nodes and devices.
 pub fn render_vm(vm: &VmInfo) -> String {
     let mut summary = Table::untitled();
     for (key, value) in [
@@ -47,7 +88,13 @@ pub fn render_vm(vm: &VmInfo) -> String {
     } else {
         nodes.render()
     };
-    join_sections(&[summary.render(), nodes])
+    let devices = devices_table(&vm.devices);
+    let devices = if devices.is_empty() {
+        String::new()
+    } else {
+        devices.render()
+    };
+    join_sections(&[summary.render(), nodes, devices])
 }
 
 /// One line saying what an action did, e.g. `VM paused`, and the state the VM reports if
@@ -87,7 +134,47 @@ mod tests {
                 node(1, vec![2, 3], None, "default"),
             ],
             uptime_ms: 3_723_000,
+            devices: Vec::new(),
         }
+    }
+
+    #[test]
+    fn devices_follow_the_guest_nodes() {
+        let device = |name: &str, kind| DeviceSummary {
+            name: name.into(),
+            kind,
+            path: (kind == DeviceKind::Block).then(|| "/img/root.ext4".into()),
+            tap: (kind == DeviceKind::Net).then(|| "tap0".into()),
+            mac: (kind == DeviceKind::Net).then(|| "52:54:00:7e:00:00".into()),
+            read_only: false,
+            guest_node: (kind == DeviceKind::Block).then_some(1),
+            mmio_base: 0xd000_0000,
+            irq: 5,
+            requests: 12,
+            bytes_read: 3 << 20,
+            bytes_written: 1 << 20,
+            errors: 0,
+            resets_needed: 0,
+        };
+        let mut vm = two_node_vm(VmState::Running);
+        vm.devices = vec![
+            device("disk0", DeviceKind::Block),
+            device("net0", DeviceKind::Net),
+        ];
+        let text = render_vm(&vm);
+        let table = &text[text.find("DEVICE").unwrap()..];
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            words(lines[1])[..5],
+            ["disk0", "block", "/img/root.ext4", "rw", "1"]
+        );
+        assert_eq!(
+            words(lines[2])[..5],
+            ["net0", "net", "tap0", "52:54:00:7e:00:00", "-"]
+        );
+        assert!(!render_vm(&two_node_vm(VmState::Running)).contains("DEVICE"));
     }
 
     #[test]

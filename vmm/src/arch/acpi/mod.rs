@@ -21,8 +21,10 @@ use devices::acpi_pm::{
 use devices::serial::{COM1_IRQ, COM1_PORT_BASE, COM_PORT_COUNT};
 
 use super::layout::{APIC_START, IOAPIC_START};
+use crate::virtio_mmio::layout::MmioSlot;
 
 pub mod numa;
+pub mod virtio;
 
 pub use self::numa::GuestNumaTopology;
 
@@ -89,11 +91,12 @@ fn com1_device(body: &mut Vec<u8>) {
     aml::Scope::new("\\_SB_".into(), vec![&com1]).to_aml_bytes(body);
 }
 
-fn dsdt() -> Vec<u8> {
+fn dsdt(virtio: &[MmioSlot]) -> Vec<u8> {
     let mut body = Vec::new();
     let s5 = aml::Package::new(vec![&S5_SLEEP_TYPE, &S5_SLEEP_TYPE, &0u8, &0u8]);
     aml::Name::new("_S5_".into(), &s5).to_aml_bytes(&mut body);
     com1_device(&mut body);
+    virtio::virtio_devices(virtio, &mut body);
     let mut table = Sdt::new(*b"DSDT", 36, 6, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
     table.append_slice(&body);
     table.as_slice().to_vec()
@@ -130,26 +133,31 @@ fn madt(vcpus: u8) -> Vec<u8> {
     bytes_of(&madt)
 }
 
-/// The tables for `vcpus` vCPUs and, if given, a guest NUMA topology, as (guest address,
-/// bytes), the RSDP first at [`RSDP_START`].
+/// The tables for `vcpus` vCPUs, the virtio-mmio devices in `virtio` and, if given, a guest
+/// NUMA topology, as (guest address, bytes), the RSDP first at [`RSDP_START`].
 pub fn acpi_tables(
     vcpus: u8,
     numa: Option<&GuestNumaTopology>,
+    virtio: &[MmioSlot],
 ) -> Result<Vec<(u64, Vec<u8>)>, AcpiError> {
     let extra = numa
         .map(|t| vec![numa::srat(t), numa::slit(t)])
         .unwrap_or_default();
-    lay_out(vcpus, extra)
+    lay_out(vcpus, extra, virtio)
 }
 
-fn lay_out(vcpus: u8, extra: Vec<Vec<u8>>) -> Result<Vec<(u64, Vec<u8>)>, AcpiError> {
+fn lay_out(
+    vcpus: u8,
+    extra: Vec<Vec<u8>>,
+    virtio: &[MmioSlot],
+) -> Result<Vec<(u64, Vec<u8>)>, AcpiError> {
     let mut next = (RSDP_START + Rsdp::len() as u64).next_multiple_of(TABLE_ALIGN);
     let mut place = |bytes: Vec<u8>| {
         let addr = next;
         next = (addr + bytes.len() as u64).next_multiple_of(TABLE_ALIGN);
         (addr, bytes)
     };
-    let dsdt = place(dsdt());
+    let dsdt = place(dsdt(virtio));
     let fadt = place(fadt(dsdt.0));
     let madt = place(madt(vcpus));
     let extra: Vec<(u64, Vec<u8>)> = extra.into_iter().map(&mut place).collect();
@@ -197,7 +205,7 @@ mod tests {
 
     #[test]
     fn every_table_checksums_and_states_its_length() {
-        let tables = acpi_tables(4, None).unwrap();
+        let tables = acpi_tables(4, None, &[]).unwrap();
         let (rsdp_addr, rsdp) = &tables[0];
         assert_eq!(*rsdp_addr, RSDP_START);
         assert_eq!(&rsdp[..8], b"RSD PTR ");
@@ -216,7 +224,7 @@ mod tests {
 
     #[test]
     fn pointers_chain_from_rsdp_to_every_table() {
-        let tables = lay_out(2, vec![b"TEST".to_vec()]).unwrap();
+        let tables = lay_out(2, vec![b"TEST".to_vec()], &[]).unwrap();
         let xsdt = find(&tables, b"XSDT");
         assert_eq!(u64_at(&tables[0].1, 24), xsdt.0);
         let entries: Vec<u64> = xsdt.1[36..]
@@ -239,7 +247,7 @@ mod tests {
 
     #[test]
     fn fadt_is_hardware_reduced_with_sleep_and_reset_registers() {
-        let tables = acpi_tables(1, None).unwrap();
+        let tables = acpi_tables(1, None, &[]).unwrap();
         let fadt = &find(&tables, b"FACP").1;
         let flags = u32_at(fadt, 112);
         assert_ne!(flags & (1 << 20), 0, "HW_REDUCED_ACPI");
@@ -256,7 +264,7 @@ mod tests {
 
     #[test]
     fn madt_lists_each_vcpu_and_the_ioapic() {
-        let tables = acpi_tables(3, None).unwrap();
+        let tables = acpi_tables(3, None, &[]).unwrap();
         let madt = &find(&tables, b"APIC").1;
         assert_eq!(u32_at(madt, 36), 0xfee0_0000);
         let entries = &madt[44..];
@@ -278,7 +286,7 @@ mod tests {
             let id = ioapic_id(vcpus);
             assert!(id >= vcpus && id != 0xff, "{vcpus} vCPUs: {id}");
         }
-        let tables = acpi_tables(254, None).unwrap();
+        let tables = acpi_tables(254, None, &[]).unwrap();
         let madt = &find(&tables, b"APIC").1;
         let ioapic = &madt[44 + 254 * 8..44 + 254 * 8 + 12];
         assert_eq!((ioapic[0], ioapic[2]), (1, 254));
@@ -286,7 +294,7 @@ mod tests {
 
     #[test]
     fn dsdt_names_the_s5_sleep_state() {
-        let tables = acpi_tables(1, None).unwrap();
+        let tables = acpi_tables(1, None, &[]).unwrap();
         let dsdt = &find(&tables, b"DSDT").1;
         let body = &dsdt[36..];
         // NameOp "_S5_" PackageOp ...
@@ -297,7 +305,7 @@ mod tests {
 
     #[test]
     fn dsdt_declares_com1_with_its_port_and_interrupt() {
-        let tables = acpi_tables(1, None).unwrap();
+        let tables = acpi_tables(1, None, &[]).unwrap();
         let dsdt = &find(&tables, b"DSDT").1;
         assert!(dsdt.windows(4).any(|w| w == b"COM1"));
         // IO descriptor: 0x47, decode16, min 0x3f8, max 0x3f8, align 1, length 8.
@@ -313,7 +321,10 @@ mod tests {
     #[test]
     fn too_many_tables_are_refused() {
         let huge = vec![vec![0u8; 200 * 1024]];
-        assert!(matches!(lay_out(1, huge), Err(AcpiError::TooLarge(..))));
+        assert!(matches!(
+            lay_out(1, huge, &[]),
+            Err(AcpiError::TooLarge(..))
+        ));
     }
 
     #[test]
@@ -323,7 +334,7 @@ mod tests {
             memory: vec![(0, 1 << 28, 0), (1 << 28, 1 << 28, 1)],
             distances: vec![vec![10, 20], vec![20, 10]],
         };
-        let tables = acpi_tables(2, Some(&topo)).unwrap();
+        let tables = acpi_tables(2, Some(&topo), &[]).unwrap();
         let xsdt = find(&tables, b"XSDT");
         assert_eq!(xsdt.1.len(), 36 + 4 * 8);
         for sig in [b"SRAT", b"SLIT"] {
