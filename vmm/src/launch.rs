@@ -108,6 +108,12 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     let kvm = vm::open_kvm()?;
     let plan = plan(config, kvm.get_max_vcpus())?;
     let vcpus = plan.vcpus;
+    // The CPUs tern may use (they bound pins and rebalance workers): the plan read them if
+    // something is pinned; otherwise they are tern's affinity, read here before it changes.
+    let usable_cpus = match plan.threads.usable.as_slice() {
+        [] => balancer::vcpu_placement::affinity(0).unwrap_or_default(),
+        cpus => cpus.to_vec(),
+    };
     // Before any other thread starts: they all inherit the main thread's CPUs.
     plan.threads.apply_vmm_cpus()?;
     let placement = plan.threads.clone();
@@ -184,7 +190,6 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
             balancer.hold_at_launch(node.id, host_node);
         }
     }
-    let usable_cpus = plan.threads.usable.clone();
     let control = Arc::new(VmControl {
         plan,
         ram: ram.clone(),
