@@ -34,9 +34,10 @@ fn wait_for_threads(tern: &RunningTern, names: &[&str]) -> Vec<ThreadInfo> {
     }
 }
 
-/// A tap name no other test uses at the same time (tern creates the tap and removes it).
-fn tap_name() -> String {
-    format!("tsec{}", std::process::id() % 100_000)
+/// A tap name no other test uses at the same time (tern creates the tap and removes it);
+/// `test` tells this file's tests apart.
+fn tap_name(test: char) -> String {
+    format!("ts{test}{}", std::process::id() % 1_000_000)
 }
 
 #[test]
@@ -44,7 +45,7 @@ fn every_thread_of_a_running_tern_runs_under_its_filter() {
     let image = std::env::temp_dir().join(format!("tern-seccomp-disk-{}", std::process::id()));
     std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
     let disk = format!("path={}", image.display());
-    let net = format!("tap={}", tap_name());
+    let net = format!("tap={}", tap_name('a'));
     let tern = RunningTern::start(
         "seccomp-threads",
         &writer_guest(),
@@ -91,6 +92,10 @@ fn every_thread_of_a_running_tern_runs_under_its_filter() {
     }
     let (status, body) = tern.call("PUT", "/v1/auto-balance", Some(json!({"enabled": false})));
     assert_eq!(status, 200, "{body}");
+    // A pin (sched_setaffinity from the main thread) of a vCPU that was not pinned at launch.
+    let (status, body) = tern.call("PUT", "/v1/vcpus/0/affinity", Some(json!({"cpus": [0]})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["affinity"], json!([0]), "{body}");
     let vm = tern.get("/v1/vm");
     assert_eq!(vm["state"], "running", "{vm}");
     let _ = std::fs::remove_file(&image);
@@ -150,7 +155,7 @@ fn a_forbidden_call_stops_tern_and_names_the_thread_that_made_it() {
     let image = std::env::temp_dir().join(format!("tern-seccomp-disk-ro-{}", std::process::id()));
     std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
     let disk = format!("path={},readonly=on", image.display());
-    let net = format!("tap={}", tap_name());
+    let net = format!("tap={}", tap_name('b'));
     for (kind, thread, args) in [
         ("main", "main", &[][..]),
         ("console-out", "console-out", &[]),
