@@ -15,8 +15,8 @@ fn purpose(kind: FilterKind) -> &'static str {
              rebalances), signals; shutdown"
         }
         FilterKind::Vcpu => {
-            "KVM_RUN; port I/O and MMIO to the devices (a virtio driver's start and reset \
-             reach its worker over a channel); pause; the kick signal"
+            "pins itself (launch pinning); KVM_RUN; port I/O and MMIO to the devices (a virtio \
+             driver's start and reset reach its worker over a channel); pause; the kick signal"
         }
         FilterKind::ConsoleOut => "writes the guest's console output to stdout",
         FilterKind::Api => {
@@ -67,6 +67,7 @@ fn call_text(call: Sysno, allowance: &Allowance, ctx: &Context) -> String {
         Sysno::move_pages => "own process".to_string(),
         Sysno::accept4 => "non-blocking, close-on-exec".to_string(),
         Sysno::getsockopt => "SO_PEERCRED".to_string(),
+        Sysno::sched_setaffinity => "itself only".to_string(),
         Sysno::prctl => sets
             .iter()
             .filter_map(|s| value_of(s, 0))

@@ -59,6 +59,10 @@ fn every_thread_of_a_running_tern_runs_under_its_filter() {
             &disk,
             "--net",
             &net,
+            // Pinned at launch: the kernel workers KVM starts on a vCPU's first run (Linux
+            // 6.13 and later) copy the vCPU thread, and must carry its filter too.
+            "--host-cpus",
+            "0",
         ],
     );
     // A hot-first rebalance samples heat before it plans: its job thread starts the heat
