@@ -4,8 +4,8 @@
 //! other node on two workers and heat is sampled, every thread of tern (main, vCPUs, console
 //! writer, API and its slow-request worker, the devices' workers, rebalance job, movers, heat
 //! sampler, automatic balancer) runs under its filter, the move ends and tern exits 0 (base
-//! pages: with transparent huge pages a move goes block by block on the job's own thread and
-//! starts no worker). Then a forbidden call from a page mover (the one kind of thread this
+//! pages, `--memory-backing anon`: with transparent huge pages a move goes block by block on
+//! the job's own thread and starts no worker). Then a forbidden call from a page mover (the one kind of thread this
 //! host's single node cannot start) stops tern with its line and status 3.
 
 use tern_tests::sections::{json_section, section, SECTION_FN, WAIT_FNS};
@@ -14,13 +14,13 @@ use tern_tests::tiny_guest::writer_guest;
 use tern_tests::{run_with_retries, LabSpec};
 
 const BODY: &str = r#"
-# Base pages: with transparent huge pages a move goes block by block on the job's thread, and
-# no worker starts.
+# Base pages (--memory-backing anon): with transparent huge pages, tern's default, a move goes
+# block by block on the job's thread, and no worker starts.
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
 sock=/tmp/api.sock
 dd if=/dev/zero of=/tmp/disk.img bs=1M count=4 2>/dev/null
 tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 512M --api-sock $sock \
-    --disk path=/tmp/disk.img --net tap=tern0 \
+    --memory-backing anon --disk path=/tmp/disk.img --net tap=tern0 \
     --cmdline "console=ttyS0 reboot=k panic=1 pci=off quiet tern_task=fill tern_mib=160 tern_seconds=100000" \
     </dev/null >/tmp/tern.out 2>&1 &
 pid=$!
@@ -39,6 +39,7 @@ echo "AUDIT-LINES $(dmesg | grep -c 'type=1326')"
 
 pid=
 TERN_SECCOMP_SELFTEST=mover tern --kernel /lab/writer.elf --memory 64M --host-node 0 --prefault \
+    --memory-backing anon \
     --api-sock /tmp/mover.sock </dev/null >/tmp/mover.out 2>&1 &
 mpid=$!
 n=0; while ! ternctl --sock /tmp/mover.sock vm >/dev/null 2>&1 && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done
