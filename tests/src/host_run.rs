@@ -34,29 +34,36 @@ pub struct RunningTern {
 impl RunningTern {
     /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
     pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
-        Self::spawn(name, kernel, args, None, false, None)
+        Self::spawn(name, kernel, args, None, false, &[])
     }
 
     /// Like [`RunningTern::start`], with tern's stdout going to `stdout` instead of the
     /// console file, and its stderr to a file ([`RunningTern::stderr_text`]).
     pub fn start_with_stdout(name: &str, kernel: &[u8], args: &[&str], stdout: Stdio) -> Self {
-        Self::spawn(name, kernel, args, Some(stdout), true, None)
+        Self::spawn(name, kernel, args, Some(stdout), true, &[])
+    }
+
+    /// Like [`RunningTern::start`], with `env` added to tern's environment and its stderr
+    /// going to a file ([`RunningTern::stderr_text`]).
+    pub fn start_with_env(name: &str, kernel: &[u8], args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(name, kernel, args, None, true, env)
     }
 
     /// Like [`Self::start`], with tern's log at `level` (TERN_LOG) kept in its stderr file
     /// (see [`Self::log`]) instead of shown.
     pub fn start_logging(name: &str, kernel: &[u8], args: &[&str], level: &str) -> Self {
-        Self::spawn(name, kernel, args, None, true, Some(level))
+        Self::spawn(name, kernel, args, None, true, &[("TERN_LOG", level)])
     }
 
-    /// Starts tern, its stderr in `stderr.txt` if `stderr_to_file`, with TERN_LOG=`level`.
+    /// Starts tern, its stderr in `stderr.txt` if `stderr_to_file`, with `env` added to its
+    /// environment.
     fn spawn(
         name: &str,
         kernel: &[u8],
         args: &[&str],
         stdout: Option<Stdio>,
         stderr_to_file: bool,
-        level: Option<&str>,
+        env: &[(&str, &str)],
     ) -> Self {
         let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -80,12 +87,10 @@ impl RunningTern {
                 sock.to_str().unwrap(),
             ])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr_stdio);
-        if let Some(level) = level {
-            command.env("TERN_LOG", level);
-        }
         let child = command.spawn().unwrap();
         let client = Client::new(&sock).unwrap();
         let tern = Self {

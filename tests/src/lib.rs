@@ -31,11 +31,13 @@ mod lock;
 mod logs;
 pub mod output;
 pub mod paths;
+pub mod pty;
 pub mod qemu;
 pub mod runner;
 pub mod sections;
 pub mod spec;
 pub mod tern_script;
+pub mod threads;
 pub mod tiny_guest;
 
 pub use error::{FailureReason, LabError, LabFailure};

@@ -274,36 +274,14 @@ fn a_triple_fault_is_reported_as_a_guest_crash() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A pseudo-terminal: tern's stdout is its slave side, the test reads the master side.
-fn pty() -> (std::fs::File, OwnedFd) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills the two descriptors; the other arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0);
-    // SAFETY: both descriptors were just created and are owned here only.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            OwnedFd::from_raw_fd(slave),
-        )
-    }
-}
-
 /// What a guest printing `message` shows on a terminal through tern with `args`.
 fn on_a_terminal(message: &str, args: &[&str]) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("tern-hostile-tty-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kernel = dir.join("escapes.elf");
     std::fs::write(&kernel, hello_guest(message)).unwrap();
-    let (mut master, slave) = pty();
+    // tern's stdout is the slave side; the test reads the master side.
+    let (mut master, slave) = tern_tests::pty::open();
     let mut child = Command::new(tern_bin())
         .args(["--kernel", kernel.to_str().unwrap(), "--memory", "16M"])
         .args(args)

@@ -80,6 +80,19 @@ pub enum Error {
     /// A KVM call failed.
     #[error("KVM: {0}: {1}")]
     Kvm(&'static str, #[source] io::Error),
+    /// The user may not open /dev/kvm.
+    #[error(
+        "cannot open /dev/kvm: permission denied; give this user read-write access to it, \
+         usually by adding it to the group that owns /dev/kvm (`sudo usermod -aG kvm $USER`, \
+         then log in again)"
+    )]
+    KvmAccess,
+    /// The host has no /dev/kvm.
+    #[error(
+        "/dev/kvm does not exist: this host has no KVM (load kvm-intel or kvm-amd, or turn on \
+         virtualization in the firmware)"
+    )]
+    KvmAbsent,
     /// The host's KVM lacks a capability Tern needs.
     #[error("this host's KVM lacks {0}, which Tern needs")]
     KvmMissing(&'static str),
@@ -167,6 +180,9 @@ pub enum Error {
     /// The balancer could not start.
     #[error("cannot start the balancer: {0}")]
     Balancer(#[source] io::Error),
+    /// The seccomp filters cannot be used.
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
     /// A virtio device could not be set up.
     #[error(transparent)]
     Virtio(#[from] crate::virtio_mmio::VirtioSetupError),

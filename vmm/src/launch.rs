@@ -93,6 +93,13 @@ fn interrupted_rebalance(job: &JobReport) -> String {
 /// guest powers off or reboots, a vCPU fails, the API asks for a shutdown, or tern is told
 /// to stop.
 pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
+    // The filters are built before any thread starts: each thread installs its own.
+    sandbox::configure(config.seccomp, kick::kick_signal())?;
+    if config.seccomp == sandbox::Mode::Off {
+        log::warn!(
+            "--seccomp off: tern's threads run without seccomp filters; use it only for debugging"
+        );
+    }
     // The socket first: it is created under a narrowed umask, before any other thread exists.
     let api_listener = match &config.api_sock {
         Some(path) => Some((bind_api_socket(path)?, path.clone())),
@@ -101,6 +108,12 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     let kvm = vm::open_kvm()?;
     let plan = plan(config, kvm.get_max_vcpus())?;
     let vcpus = plan.vcpus;
+    // The CPUs tern may use (they bound pins and rebalance workers): the plan read them if
+    // something is pinned; otherwise they are tern's affinity, read here before it changes.
+    let usable_cpus = match plan.threads.usable.as_slice() {
+        [] => balancer::vcpu_placement::affinity(0).unwrap_or_default(),
+        cpus => cpus.to_vec(),
+    };
     // Before any other thread starts: they all inherit the main thread's CPUs.
     plan.threads.apply_vmm_cpus()?;
     let placement = plan.threads.clone();
@@ -177,7 +190,6 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
             balancer.hold_at_launch(node.id, host_node);
         }
     }
-    let usable_cpus = plan.threads.usable.clone();
     let control = Arc::new(VmControl {
         plan,
         ram: ram.clone(),
@@ -216,6 +228,8 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     let mut threads: Vec<VcpuThread> = Vec::with_capacity(vcpus);
     let mut result = spawn_all(vcpu_fds, &ctx, &placement, &mut threads);
     if result.is_ok() {
+        // Every thread that starts from here on is one this filter allows (see sandbox).
+        sandbox::enter(sandbox::ThreadKind::Main);
         result = event_loop.run();
     }
 

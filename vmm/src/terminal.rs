@@ -34,6 +34,10 @@ impl RawTerminal {
         if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
             return Err(io::Error::last_os_error());
         }
+        if fd == libc::STDIN_FILENO {
+            // A forbidden system call stops tern from a signal handler: it restores these.
+            sandbox::restore_terminal_on_stop(original);
+        }
         Ok(Some(Self { fd, original }))
     }
 }

@@ -21,7 +21,11 @@ const REQUIRED_CAPS: [(Cap, &str); 7] = [
 
 /// Opens /dev/kvm and checks what Tern needs.
 pub fn open_kvm() -> Result<Kvm, Error> {
-    let kvm = Kvm::new().map_err(|e| Error::Kvm("cannot open /dev/kvm", e.into()))?;
+    let kvm = Kvm::new().map_err(|e| match e.errno() {
+        libc::EACCES | libc::EPERM => Error::KvmAccess,
+        libc::ENOENT => Error::KvmAbsent,
+        _ => Error::Kvm("cannot open /dev/kvm", e.into()),
+    })?;
     for (cap, name) in REQUIRED_CAPS {
         if !kvm.check_extension(cap) {
             return Err(Error::KvmMissing(name));

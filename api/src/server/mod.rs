@@ -90,6 +90,8 @@ pub fn start(listener: UnixListener, path: PathBuf, vm: VmHandle) -> io::Result<
                     return;
                 }
             };
+            // The runtime is built: from here on the thread only serves clients.
+            sandbox::enter(sandbox::ThreadKind::Api);
             runtime.block_on(async move {
                 let listener = match tokio::net::UnixListener::from_std(listener) {
                     Ok(listener) => listener,

@@ -266,7 +266,10 @@ impl AutoBalancer {
                 let weak = Arc::downgrade(inner);
                 let spawned = std::thread::Builder::new()
                     .name("auto-balance".into())
-                    .spawn(move || auto_loop(weak));
+                    .spawn(move || {
+                        sandbox::enter(sandbox::ThreadKind::AutoBalance);
+                        auto_loop(weak)
+                    });
                 match spawned {
                     Ok(handle) => running.thread = Some(handle),
                     Err(e) => {

@@ -340,7 +340,10 @@ impl HeatSampler {
         let (view, shared) = (self.view.clone(), self.shared.clone());
         let spawned = std::thread::Builder::new()
             .name("heat".into())
-            .spawn(move || sample_loop(view, shared, watch));
+            .spawn(move || {
+                sandbox::enter(sandbox::ThreadKind::Heat);
+                sample_loop(view, shared, watch)
+            });
         if spawned.is_err() {
             let _ = self.view.set_dirty_logging(false);
         }

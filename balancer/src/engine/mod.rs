@@ -129,7 +129,10 @@ impl BalancerInner {
         let (inner, thread_job) = (self.clone(), job.clone());
         let handle = std::thread::Builder::new()
             .name("balancer".into())
-            .spawn(move || run::run_job(&inner, &thread_job, &params))
+            .spawn(move || {
+                sandbox::enter(sandbox::ThreadKind::Balancer);
+                run::run_job(&inner, &thread_job, &params)
+            })
             .map_err(|e| EngineError::Thread(e.to_string()))?;
         jobs.thread = Some(handle);
         jobs.jobs.push(job.clone());

@@ -95,8 +95,9 @@ pub fn move_task_pages(
     }
 }
 
-/// Moves `rest` page by page, on `workers` threads over disjoint slices when it is large
-/// enough; returns the first early stop any of them met.
+/// Moves `rest` page by page, on `workers` threads (`mover`) over disjoint slices when it is
+/// large enough (a slice whose thread cannot start is moved here); returns the first early
+/// stop any of them met.
 fn move_pending(
     batch: &BatchMover<'_>,
     task: &MoveTask,
@@ -111,11 +112,22 @@ fn move_pending(
     std::thread::scope(|scope| {
         let handles: Vec<_> = rest
             .chunks(part)
-            .map(|slice| scope.spawn(move || batch.move_all(slice, task.target)))
+            .map(|slice| {
+                std::thread::Builder::new()
+                    .name("mover".into())
+                    .spawn_scoped(scope, move || {
+                        sandbox::enter(sandbox::ThreadKind::Mover);
+                        batch.move_all(slice, task.target)
+                    })
+                    .map_err(|_| slice)
+            })
             .collect();
         handles
             .into_iter()
-            .filter_map(|h| h.join().ok().flatten())
+            .filter_map(|h| match h {
+                Ok(handle) => handle.join().ok().flatten(),
+                Err(slice) => batch.move_all(slice, task.target),
+            })
             .next()
     })
 }

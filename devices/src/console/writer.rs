@@ -62,6 +62,7 @@ impl ConsoleWriter {
         let handle = std::thread::Builder::new()
             .name("console-out".into())
             .spawn(move || {
+                sandbox::enter(sandbox::ThreadKind::ConsoleOut);
                 thread.run();
                 let (lock, cvar) = &*signal;
                 *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;

@@ -57,6 +57,14 @@ pub enum DeviceKind {
 }
 
 impl DeviceKind {
+    /// The worker thread of the device of this kind numbered `index` (`virtio-disk0`, ...).
+    pub fn worker_thread(self, index: u8) -> sandbox::ThreadKind {
+        match self {
+            Self::Block => sandbox::ThreadKind::VirtioDisk(index),
+            Self::Net => sandbox::ThreadKind::VirtioNet(index),
+        }
+    }
+
     /// The virtio device ID.
     pub fn id(self) -> u32 {
         match self {

@@ -59,7 +59,7 @@ impl TestDriver {
         let worker = spawn_worker(
             backend,
             WorkerSetup {
-                name: "virtio-test".into(),
+                thread: parts.kind.worker_thread(0),
                 queue_events,
                 interrupt: interrupt.clone(),
                 counters: counters.clone(),

@@ -5,7 +5,7 @@
 //! over a queue stops after a queue's worth of work and comes back after other events.
 //!
 //! The thread is started with the VM, before any vCPU runs (so it inherits no vCPU's pinning),
-//! and pins itself to the CPUs it is given (sched_setaffinity).
+//! pins itself to the CPUs it is given (sched_setaffinity), then installs its seccomp filter.
 
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -51,8 +51,8 @@ impl std::fmt::Debug for Command {
 /// What a worker thread is made of.
 #[derive(Debug)]
 pub struct WorkerSetup {
-    /// The thread's name.
-    pub name: String,
+    /// Which worker it is: the thread's name and its seccomp filter.
+    pub thread: sandbox::ThreadKind,
     /// One notification eventfd per queue.
     pub queue_events: Vec<EventFd>,
     /// The device's interrupt.
@@ -84,14 +84,17 @@ pub fn spawn_worker(
     };
     worker.watch()?;
     let cpus = setup.cpus;
+    let kind = setup.thread;
     let thread = std::thread::Builder::new()
-        .name(setup.name)
+        .name(kind.to_string())
         .spawn(move || {
             if let Some(cpus) = cpus {
                 if let Err(err) = pin_current_thread(&cpus) {
                     log::warn!("cannot pin a virtio worker to CPUs {cpus:?}: {err}");
                 }
             }
+            // Pinned, and before any guest request: from here on only its filter's calls.
+            sandbox::enter(kind);
             worker.run();
         })?;
     Ok(WorkerHandle {

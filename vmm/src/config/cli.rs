@@ -87,6 +87,11 @@ pub struct Cli {
     /// no limit].
     #[arg(long, value_name = "SIZE")]
     pub console_limit: Option<ByteCount>,
+    /// What each thread's seccomp filter does with a system call it does not allow: kill
+    /// stops tern with a line naming the thread and the call, log lets it through and has the
+    /// kernel log it, off installs no filters (for debugging only) [default: kill].
+    #[arg(long, value_name = "kill|log|off")]
+    pub seccomp: Option<sandbox::Mode>,
     /// A virtio-blk disk on a raw image: path=FILE[,readonly=on][,guest-node=G]. Repeat for
     /// each disk (the first is /dev/vda). guest-node runs its I/O on that guest node's host
     /// node. Replaces the disks of --config.
@@ -151,6 +156,7 @@ impl Cli {
                 rate: self.console_rate.or(file.console.rate),
                 limit: self.console_limit.or(file.console.limit),
             },
+            seccomp: self.seccomp.or(file.seccomp).unwrap_or_default(),
             disks,
             nets,
         })
@@ -208,7 +214,8 @@ mod tests {
         "api_sock": "/run/tern.sock",
         "console_filter": "on",
         "console_rate": "1M",
-        "console_limit": 4096
+        "console_limit": 4096,
+        "seccomp": "log"
     }"#;
 
     #[test]
@@ -250,8 +257,11 @@ mod tests {
             "64K",
             "--console-limit",
             "1000000",
+            "--seccomp",
+            "off",
         ])
         .unwrap();
+        assert_eq!(config.seccomp, sandbox::Mode::Off);
         assert_eq!(
             config.console,
             ConsoleSettings {
@@ -325,6 +335,12 @@ mod tests {
         assert!(one_line(&err).contains("'any'"), "{}", one_line(&err));
         let err = parse(&["--kernel", "/k", "--memory-backing", "gold"]).unwrap_err();
         assert!(one_line(&err).contains("gold"), "{}", one_line(&err));
+        let err = parse(&["--kernel", "/k", "--seccomp", "trap"]).unwrap_err();
+        assert!(
+            one_line(&err).contains("unknown seccomp mode \"trap\": expected kill, log or off"),
+            "{}",
+            one_line(&err)
+        );
     }
 
     #[test]
@@ -375,6 +391,7 @@ mod tests {
                 rate: Some(ByteCount(1 << 20)),
                 limit: Some(ByteCount(4096)),
             },
+            seccomp: sandbox::Mode::Log,
             disks: Vec::new(),
             nets: Vec::new(),
         };
@@ -425,9 +442,12 @@ mod tests {
                 "off",
                 "--console-limit",
                 "1K",
+                "--seccomp",
+                "kill",
             ],
         )
         .unwrap();
+        assert_eq!(config.seccomp, sandbox::Mode::Kill, "the file said log");
         assert_eq!(config.console.filter, Some(ConsoleFilter::Off));
         assert_eq!(config.console.limit, Some(ByteCount(1024)));
         assert_eq!(

@@ -51,6 +51,8 @@ pub struct ConfigFile {
     pub auto_balance: bool,
     /// The guest console's output settings.
     pub console: ConsoleSettings,
+    /// What the seccomp filters do with a forbidden call.
+    pub seccomp: Option<sandbox::Mode>,
     /// virtio-blk devices, paths resolved against the file's directory.
     pub disks: Option<Vec<DiskSpec>>,
     /// virtio-net devices.
@@ -161,6 +163,7 @@ impl ConfigFile {
                 rate: file.console_rate.map(|b| b.0),
                 limit: file.console_limit.map(|b| b.0),
             },
+            seccomp: file.seccomp.map(|m| m.0),
             disks,
             nets,
         })
@@ -195,6 +198,7 @@ struct FileVm {
     console_filter: Option<FileConsoleFilter>,
     console_rate: Option<FileBytes>,
     console_limit: Option<FileBytes>,
+    seccomp: Option<FileSeccomp>,
     disks: Option<Vec<FileDisk>>,
     nets: Option<Vec<FileNet>>,
 }
@@ -319,6 +323,19 @@ impl<'de> Deserialize<'de> for FileConsoleFilter {
             "off" => Ok(Self(ConsoleFilter::Off)),
             other => Err(de::Error::unknown_variant(other, &["on", "off"])),
         }
+    }
+}
+
+/// `"kill"`, `"log"` or `"off"`.
+#[derive(Clone, Copy, Debug)]
+struct FileSeccomp(sandbox::Mode);
+
+impl<'de> Deserialize<'de> for FileSeccomp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse()
+            .map(Self)
+            .map_err(|_| de::Error::unknown_variant(&text, &["kill", "log", "off"]))
     }
 }
 
@@ -488,7 +505,8 @@ mod tests {
         "api_sock": "/run/tern.sock",
         "console_filter": "off",
         "console_rate": "64K",
-        "console_limit": 1000000
+        "console_limit": 1000000,
+        "seccomp": "log"
     }"#;
 
     fn parse(text: &str) -> Result<ConfigFile, ConfigFileError> {
@@ -542,6 +560,7 @@ mod tests {
                 rate: Some(ByteCount(65536)),
                 limit: Some(ByteCount(1_000_000)),
             },
+            seccomp: Some(sandbox::Mode::Log),
             disks: None,
             nets: None,
         };
@@ -659,6 +678,11 @@ mod tests {
         let err = parse_err(r#"{"console_filter": "auto"}"#);
         assert!(
             err.contains("unknown variant `auto`, expected `on` or `off`"),
+            "{err}"
+        );
+        let err = parse_err(r#"{"seccomp": "trap"}"#);
+        assert!(
+            err.contains("unknown variant `trap`, expected one of `kill`, `log`, `off`"),
             "{err}"
         );
         let err = parse_err(r#"{"console_rate": "fast"}"#);

@@ -77,6 +77,8 @@ pub struct VmConfig {
     pub auto_balance: bool,
     /// The guest console's output: escape filter and limits.
     pub console: ConsoleSettings,
+    /// What the threads' seccomp filters do with a forbidden call.
+    pub seccomp: sandbox::Mode,
     /// virtio-blk devices.
     pub disks: Vec<DiskSpec>,
     /// virtio-net devices.
@@ -102,6 +104,7 @@ impl VmConfig {
             api_sock: None,
             auto_balance: false,
             console: ConsoleSettings::default(),
+            seccomp: sandbox::Mode::default(),
             disks: Vec::new(),
             nets: Vec::new(),
         }

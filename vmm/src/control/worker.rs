@@ -70,7 +70,10 @@ impl SlowRequests {
         let (sender, jobs) = mpsc::sync_channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("api-worker".into())
-            .spawn(move || serve(&control, &jobs))?;
+            .spawn(move || {
+                sandbox::enter(sandbox::ThreadKind::ApiWorker);
+                serve(&control, &jobs)
+            })?;
         Ok(Self {
             queue: SlowQueue { sender },
             thread: Some(thread),

@@ -153,8 +153,10 @@ fn first_run_outside_the_guest(fd: &mut VcpuFd) {
 }
 
 /// Runs vCPU `index` until the VM is asked to stop, on the host CPUs `affinity` (if given) from
-/// before its first guest instruction.
+/// before its first guest instruction. The filter comes first, so that the kernel workers the
+/// first run starts inherit it too; it lets the thread pin itself only.
 pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext, affinity: Option<Vec<u32>>) {
+    sandbox::enter(sandbox::ThreadKind::Vcpu(index));
     if let Some(cpus) = affinity {
         first_run_outside_the_guest(&mut fd);
         if let Err(err) = set_affinity(0, &cpus) {

@@ -69,6 +69,8 @@ pub struct DeviceInfo {
 struct Pending {
     backend: Box<dyn DeviceBackend>,
     info: DeviceInfo,
+    /// Its worker thread (name and seccomp filter).
+    thread: sandbox::ThreadKind,
 }
 
 /// The device places the VM's configuration asks for, known before anything is opened (for
@@ -112,6 +114,11 @@ fn worker_cpus(
         .map(|n| n.cpus.iter().map(|&c| c as usize).collect()))
 }
 
+/// A device's number among those of its kind (fewer than MAX_DEVICES, so it fits).
+fn device_number(index: usize) -> u8 {
+    u8::try_from(index).unwrap_or(u8::MAX)
+}
+
 /// Opens every disk and tap (one clear error for the first that fails).
 fn open_all(
     disks: &[DiskSpec],
@@ -131,6 +138,7 @@ fn open_all(
             .map_or_else(|| name.clone(), |f| f.to_string_lossy().into_owned());
         let block = Block::open(&disk.path, disk.readonly, &id)?;
         pending.push(Pending {
+            thread: DeviceKind::Block.worker_thread(device_number(index)),
             backend: Box::new(block),
             info: DeviceInfo {
                 name,
@@ -152,6 +160,7 @@ fn open_all(
         let mac = net.mac.unwrap_or_else(|| default_mac(index));
         let tap = Tap::open(&net.tap)?;
         pending.push(Pending {
+            thread: DeviceKind::Net.worker_thread(device_number(index)),
             backend: Box::new(Net::new(tap, mac)),
             info: DeviceInfo {
                 name: format!("net{index}"),
@@ -182,9 +191,13 @@ pub fn create_virtio_devices(
     nodes: &[GuestNode],
 ) -> Result<Vec<DeviceInfo>, VirtioSetupError> {
     let mut infos = Vec::new();
-    for (index, Pending { backend, info }) in open_all(disks, nets, nodes)?.into_iter().enumerate()
-    {
-        wire(vm, io, mem, index, backend, &info)?;
+    for (index, pending) in open_all(disks, nets, nodes)?.into_iter().enumerate() {
+        let Pending {
+            backend,
+            info,
+            thread,
+        } = pending;
+        wire(vm, io, mem, index, backend, &info, thread)?;
         infos.push(info);
     }
     Ok(infos)
@@ -197,6 +210,7 @@ fn wire(
     index: usize,
     backend: Box<dyn DeviceBackend>,
     info: &DeviceInfo,
+    thread: sandbox::ThreadKind,
 ) -> Result<(), VirtioSetupError> {
     let create = |what| {
         move |source| VirtioSetupError::Create {
@@ -237,7 +251,7 @@ fn wire(
     let worker = spawn_worker(
         backend,
         WorkerSetup {
-            name: format!("virtio-{}", info.name),
+            thread,
             queue_events,
             interrupt: interrupt.clone(),
             counters: info.counters.clone(),

@@ -55,7 +55,7 @@ pub enum TapError {
         source: std::io::Error,
     },
     /// TUNSETIFF failed: no such tap and no right to create one, or one in use.
-    #[error("cannot attach to tap {name}: {source} (create it first, e.g. ip tuntap add {name} mode tap, or run tern with CAP_NET_ADMIN)")]
+    #[error("cannot attach to tap {name}: {source} (create it first for this user, e.g. ip tuntap add {name} mode tap user $USER, or run tern with CAP_NET_ADMIN)")]
     Attach {
         /// The tap's name.
         name: String,
