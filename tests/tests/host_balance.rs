@@ -64,7 +64,7 @@ fn heat_rebalances_and_auto_balancing_through_the_api() {
     );
     let (_, metrics) = (0, tern.client.get("/metrics").unwrap().body);
     assert!(
-        metrics.contains("tern_balancer_heat_sampling 1"),
+        metrics.contains("tern_balancer_heat_sampling{vm=\"api\"} 1"),
         "{metrics}"
     );
     let (status, heat) = tern.call("PUT", "/v1/heat", Some(json!({"enabled": false})));
@@ -162,7 +162,7 @@ fn heat_rebalances_and_auto_balancing_through_the_api() {
 
     let metrics = tern.client.get("/metrics").unwrap().body;
     assert!(
-        metrics.contains("tern_balancer_rebalances_total 2"),
+        metrics.contains("tern_balancer_rebalances_total{vm=\"api\"} 2"),
         "{metrics}"
     );
     assert_eq!(tern.call("GET", "/v1/vm", None).1["state"], "running");

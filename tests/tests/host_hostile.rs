@@ -85,7 +85,7 @@ fn assert_stops_on_sigterm(tern: &mut RunningTern) {
 /// tern's exits of vCPU 0 by reason, from `GET /metrics`.
 fn exits(tern: &RunningTern, reason: &str) -> u64 {
     let text = tern.client.get("/metrics").unwrap().body;
-    let key = format!("tern_vcpu_exits_total{{vcpu=\"0\",reason=\"{reason}\"}} ");
+    let key = format!("tern_vcpu_exits_total{{vm=\"api\",vcpu=\"0\",reason=\"{reason}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&key))
         .unwrap_or_else(|| panic!("no {key} in {text}"))

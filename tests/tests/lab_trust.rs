@@ -26,7 +26,9 @@ fn json(out: &LabOutput, name: &str) -> Value {
 
 /// Populated pages of guest node `g` on `node` / all its populated pages, from /v1/placement.
 fn share_on(placement: &Value, g: usize, node: u64) -> f64 {
-    let host_nodes = placement["guest_nodes"][g]["host_nodes"].as_array().unwrap();
+    let host_nodes = placement["guest_nodes"][g]["host_nodes"]
+        .as_array()
+        .unwrap();
     let pages = |h: &Value| h["pages"].as_u64().unwrap();
     let total: u64 = host_nodes.iter().map(pages).sum();
     let on: u64 = host_nodes
@@ -90,7 +92,13 @@ exit 0
 "#
     );
     let out = lab("trust_no_oom", script);
-    for key in ["NODE1-FREE-START ", "B-MIB ", "NODE1-FREE-WITH-B ", "NODE1-FREE-AFTER-MOVE ", "NODE1-FREE-GROWN "] {
+    for key in [
+        "NODE1-FREE-START ",
+        "B-MIB ",
+        "NODE1-FREE-WITH-B ",
+        "NODE1-FREE-AFTER-MOVE ",
+        "NODE1-FREE-GROWN ",
+    ] {
         println!("{key}{:?}", out.script_value(key));
     }
     let moved = json(&out, "move");
@@ -106,11 +114,16 @@ exit 0
     assert_eq!(g0["policy"], "preferred", "{g0}");
     assert_eq!(g0["host_node"], 1, "{g0}");
     assert!(
-        g0["policy_note"].as_str().is_some_and(|n| n.contains("prefers")),
+        g0["policy_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("prefers")),
         "{g0}"
     );
     assert_eq!(out.script_value("ALIVE "), Some("A=yes B=yes"));
-    let oom: Vec<&str> = out.script_lines().filter(|l| l.starts_with("OOM ")).collect();
+    let oom: Vec<&str> = out
+        .script_lines()
+        .filter(|l| l.starts_with("OOM "))
+        .collect();
     assert!(oom.is_empty(), "the OOM killer ran: {oom:?}");
     assert_eq!(out.script_value("GROW TERN-GUEST grow result="), Some("ok"));
     assert_no_bad_word(&out);
@@ -165,12 +178,17 @@ exit 0
     assert_eq!(held["rebalances_started"], 0, "{held}");
     let holds = held["holds"].as_array().unwrap();
     assert!(
-        holds.iter().any(|h| h["guest_node"] == 0
-            && h["reason"].as_str().unwrap().contains("rebalance rb-2")),
+        holds
+            .iter()
+            .any(|h| h["guest_node"] == 0
+                && h["reason"].as_str().unwrap().contains("rebalance rb-2")),
         "{held}"
     );
     let share = share_on(&json(&out, "placement-held"), 0, 1);
-    assert!(share >= 0.99, "auto mode undid the operator's move: {share} on node 1");
+    assert!(
+        share >= 0.99,
+        "auto mode undid the operator's move: {share} on node 1"
+    );
     let followed = json(&out, "followed");
     println!("followed: {followed}");
     assert_eq!(followed["rebalances_started"], 1, "{followed}");
@@ -178,7 +196,10 @@ exit 0
     assert_eq!(auto_move["origin"], "auto", "{auto_move}");
     assert_eq!(auto_move["state"], "done", "{auto_move}");
     let share = share_on(&json(&out, "placement-followed"), 0, 0);
-    assert!(share >= 0.99, "memory did not follow the vCPUs back: {share} on node 0");
+    assert!(
+        share >= 0.99,
+        "memory did not follow the vCPUs back: {share} on node 0"
+    );
     assert_no_bad_word(&out);
 }
 
@@ -244,7 +265,10 @@ exit 0
         .map(|n| n.parse().unwrap())
         .collect();
     println!("while paused: pages moved {moved:?}, heartbeats {beats:?}");
-    assert!(moved[1] > moved[0], "the move stood still while paused: {moved:?}");
+    assert!(
+        moved[1] > moved[0],
+        "the move stood still while paused: {moved:?}"
+    );
     assert_eq!(beats[0], beats[1], "the guest worked while paused");
     let done = json(&out, "done");
     assert_eq!(done["state"], "done", "{done}");
@@ -270,9 +294,15 @@ exit 0
         if tag == "move" {
             assert!(stop.contains("the memory policies were put back"), "{stop}");
         }
-        assert!(seconds < 2.0, "tern took {seconds} s to stop during the {tag}");
+        assert!(
+            seconds < 2.0,
+            "tern took {seconds} s to stop during the {tag}"
+        );
     }
     let planning = json(&out, "planning");
-    assert_eq!(planning["state"], "running", "the shutdown came during planning: {planning}");
+    assert_eq!(
+        planning["state"], "running",
+        "the shutdown came during planning: {planning}"
+    );
     assert_eq!(planning["pages_moved"], 0, "{planning}");
 }

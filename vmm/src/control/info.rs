@@ -69,6 +69,7 @@ fn device_summary(device: &DeviceInfo) -> DeviceSummary {
 /// The VM summary.
 pub fn vm_info(control: &VmControl) -> VmInfo {
     VmInfo {
+        name: control.name.clone(),
         state: control.state(),
         vcpus: control.plan.vcpus as u32,
         memory_mib: control.ram.size() >> 20,
