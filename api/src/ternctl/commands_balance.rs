@@ -21,6 +21,7 @@ pub fn rebalance_request(args: &RebalanceArgs) -> RebalanceRequest {
         method: args.method.map(Into::into),
         workers: args.workers,
         batch_pages: args.batch_pages,
+        origin: None,
     }
 }
 

@@ -377,6 +377,20 @@ fn an_operators_move_is_held_from_automatic_balancing() {
 }
 
 #[test]
+fn the_host_balancers_move_holds_nothing() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 800);
+    let report = b
+        .start_as(to_node_1(Some(0)), "to-node", JobOrigin::HostBalancer)
+        .unwrap();
+    assert_eq!(report.origin, JobOrigin::HostBalancer);
+    let ended = wait_for_end(&b, &report.id);
+    assert_eq!(ended.state, JobState::Done, "{ended:?}");
+    assert!(b.auto().holds.is_empty(), "{:?}", b.auto().holds);
+    b.shut_down();
+}
+
+#[test]
 fn heat_sampling_the_operator_turned_on_survives_a_warm_up() {
     let vm = Arc::new(FakeVm::new());
     let b = balancer(&vm, 800);
