@@ -1,10 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `ternctl` against the real API server on a temporary Unix socket, with a fake VMM thread
 //! answering the requests: every command's output and exit status, and the error paths.
-//! Rebalances, heat and automatic balancing: [`balance`].
+//! Rebalances, heat and automatic balancing: [`balance`]. Many VMs and the host balancer:
+//! [`host`].
 
 #[path = "ternctl/balance.rs"]
 mod balance;
+#[path = "ternctl/host.rs"]
+mod host;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -119,7 +119,7 @@ mod tests {
     }
 
     fn call(args: &[&str]) -> ApiCall {
-        super::super::commands::api_call(&command(args))
+        super::super::commands::api_call(&command(args)).unwrap()
     }
 
     #[test]
