@@ -4,11 +4,12 @@
 #   make test   everything CI runs: format check, clippy (warnings denied), unit tests, the
 #               host KVM smoke tests and the lab integration tests.
 #   make bench  the benchmark suite (see bench/).
+#   make fuzz   the virtio and API fuzzers (100,000 hostile requests), then libFuzzer targets.
 
 CARGO ?= cargo
 LAB := $(CARGO) run --release --quiet -p tern-tests --bin tern-lab --
 
-.PHONY: all deps resources build demo test lint unit clean bench fuzz fuzz-virtio
+.PHONY: all deps resources build demo test lint unit clean bench fuzz fuzz-virtio fuzz-api
 
 all: build
 
@@ -42,12 +43,27 @@ bench: resources build
 	$(CARGO) run --release --quiet -p tern-tests --bin tern-bench -- $(BENCH_ARGS)
 
 # Fuzzing: each part has its own sub-target; `make fuzz` runs them all.
-fuzz: fuzz-virtio
+fuzz: fuzz-virtio fuzz-api
 
 # The virtio devices' request parsing against in-memory guest memory (FUZZ_ITERATIONS,
 # FUZZ_SEEDS, FUZZ_SEED: see resources/fuzz-virtio.sh).
 fuzz-virtio:
 	resources/fuzz-virtio.sh
+
+# The API fuzzer (see README, The API): FUZZ_REQUESTS raw requests against a real tern,
+# FUZZ_SEED to replay a run; then the cargo-fuzz target on request bodies for FUZZ_SECONDS,
+# where a nightly toolchain is installed (libFuzzer needs it).
+FUZZ_REQUESTS ?= 100000
+FUZZ_SECONDS ?= 120
+fuzz-api: build
+	$(CARGO) run --release --quiet -p tern-tests --bin tern-api-fuzz -- --requests $(FUZZ_REQUESTS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+	@if rustup run nightly rustc --version >/dev/null 2>&1; then \
+		command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz; \
+		mkdir -p target/fuzz-corpus; \
+		cd api && cargo +nightly fuzz run request_bodies ../target/fuzz-corpus fuzz/corpus/request_bodies -- -max_total_time=$(FUZZ_SECONDS); \
+	else \
+		echo "make fuzz: no nightly toolchain, so no libFuzzer run (rustup toolchain install nightly)"; \
+	fi
 
 clean:
 	$(CARGO) clean

@@ -100,8 +100,12 @@ pub enum ErrorKind {
     NotFound,
     /// 409: the request conflicts with the VM's state.
     Conflict,
+    /// 408: the body did not arrive in time.
+    Timeout,
     /// 413: the body is too large.
     TooLarge,
+    /// 503: the VMM is too busy to take the request now.
+    Unavailable,
     /// 500: the host failed.
     Internal,
 }
@@ -136,6 +140,14 @@ pub struct PendingRequest {
     pub request: VmRequest,
     /// Where the answer goes.
     pub reply: oneshot::Sender<VmReply>,
+}
+
+impl PendingRequest {
+    /// A request and the receiving end of its reply.
+    pub fn new(request: VmRequest) -> (Self, oneshot::Receiver<VmReply>) {
+        let (reply, answer) = oneshot::channel();
+        (Self { request, reply }, answer)
+    }
 }
 
 /// The API's end: sends requests and waits for the answers.
@@ -174,10 +186,8 @@ impl VmHandle {
                 "the VMM is not answering: it is shutting down",
             )
         };
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(PendingRequest { request, reply })
-            .map_err(|_| gone())?;
+        let (pending, answer) = PendingRequest::new(request);
+        self.sender.send(pending).map_err(|_| gone())?;
         self.wake
             .write(1)
             .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot wake the VMM: {e}")))?;

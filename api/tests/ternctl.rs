@@ -108,6 +108,7 @@ fn vcpu(id: u32, affinity: Vec<u32>) -> VcpuInfo {
         host_cpu: Some(id * 2),
         host_node: Some(id / 2),
         affinity,
+        affinity_source: AffinitySource::Launch,
         exits: 1000 * u64::from(id + 1),
     }
 }
@@ -130,7 +131,10 @@ fn answer(request: VmRequest, state: &mut VmState) -> Result<VmResponse, ApiErro
                 (None, Some(node)) => (4 * node..4 * node + 4).collect(),
                 _ => return Err(ApiError::new(ErrorKind::BadRequest, "cpus or host_node")),
             };
-            Ok(VmResponse::Vcpu(vcpu(id, cpus)))
+            Ok(VmResponse::Vcpu(VcpuInfo {
+                affinity_source: AffinitySource::Pin,
+                ..vcpu(id, cpus)
+            }))
         }
         VmRequest::SetAffinity { vcpu, .. } => Err(ApiError::new(
             ErrorKind::NotFound,
@@ -273,11 +277,13 @@ fn vm_topology_and_vcpus_are_tables() {
     assert!(topology.contains("1           2-3    1 GiB   1          bind    0x40000000-0x80000000  1 GiB  0x7f0100000000\n"), "{topology}");
     let vcpus = succeeds(&served.ternctl(&["vcpus"]));
     assert!(
-        vcpus.starts_with("VCPU  GUEST NODE  THREAD  HOST CPU  HOST NODE  AFFINITY  EXITS\n"),
+        vcpus.starts_with(
+            "VCPU  GUEST NODE  THREAD  HOST CPU  HOST NODE  AFFINITY  FROM    EXITS\n"
+        ),
         "{vcpus}"
     );
     assert!(
-        vcpus.ends_with("3     1           4003    6         1          0-7        4000\n"),
+        vcpus.ends_with("3     1           4003    6         1          0-7       launch   4000\n"),
         "{vcpus}"
     );
 }
@@ -352,7 +358,10 @@ fn metrics_and_json_are_printed_as_the_server_sent_them() {
     let json = succeeds(&served.ternctl(&["--json", "pin", "0", "--node", "0"]));
     assert_eq!(
         serde_json::from_str::<VcpuInfo>(&json).unwrap(),
-        vcpu(0, vec![0, 1, 2, 3])
+        VcpuInfo {
+            affinity_source: AffinitySource::Pin,
+            ..vcpu(0, vec![0, 1, 2, 3])
+        }
     );
     let metrics = succeeds(&served.ternctl(&["--json", "metrics"]));
     assert!(

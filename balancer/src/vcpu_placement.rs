@@ -57,26 +57,6 @@ pub fn set_affinity(tid: i32, cpus: &[u32]) -> io::Result<()> {
     Ok(())
 }
 
-/// The CPUs that are online, from sysfs.
-pub fn online_cpus() -> io::Result<Vec<u32>> {
-    let path = "/sys/devices/system/cpu/online";
-    let text = std::fs::read_to_string(path)?;
-    crate::idlist::parse_id_list(&text)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{path} is malformed")))
-}
-
-/// The CPUs this process may use: online, and in the calling thread's affinity (which a
-/// cpuset or the launcher's taskset bounds). Call it before any thread is pinned.
-pub fn usable_cpus() -> io::Result<Vec<u32>> {
-    let online = online_cpus()?;
-    // SAFETY: gettid only returns the calling thread's id.
-    let tid = unsafe { libc::gettid() };
-    Ok(affinity(tid)?
-        .into_iter()
-        .filter(|c| online.contains(c))
-        .collect())
-}
-
 /// Where each vCPU of `threads` runs now: its host node, from the CPU it last ran on.
 pub fn locate_vcpus(
     threads: &[crate::guest::VcpuThread],
@@ -98,14 +78,6 @@ pub fn locate_vcpus(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usable_cpus_are_online_and_allowed() {
-        let usable = usable_cpus().unwrap();
-        assert!(!usable.is_empty());
-        let online = online_cpus().unwrap();
-        assert!(usable.iter().all(|c| online.contains(c)));
-    }
 
     #[test]
     fn this_thread_runs_somewhere_it_may_and_can_be_pinned() {

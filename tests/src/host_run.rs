@@ -34,21 +34,29 @@ pub struct RunningTern {
 impl RunningTern {
     /// Starts tern with `kernel` (an image) and `args`, and waits for its API.
     pub fn start(name: &str, kernel: &[u8], args: &[&str]) -> Self {
-        Self::spawn(name, kernel, args, None, false)
+        Self::spawn(name, kernel, args, None, false, None)
     }
 
     /// Like [`RunningTern::start`], with tern's stdout going to `stdout` instead of the
     /// console file, and its stderr to a file ([`RunningTern::stderr_text`]).
     pub fn start_with_stdout(name: &str, kernel: &[u8], args: &[&str], stdout: Stdio) -> Self {
-        Self::spawn(name, kernel, args, Some(stdout), true)
+        Self::spawn(name, kernel, args, Some(stdout), true, None)
     }
 
+    /// Like [`Self::start`], with tern's log at `level` (TERN_LOG) kept in its stderr file
+    /// (see [`Self::log`]) instead of shown.
+    pub fn start_logging(name: &str, kernel: &[u8], args: &[&str], level: &str) -> Self {
+        Self::spawn(name, kernel, args, None, true, Some(level))
+    }
+
+    /// Starts tern, its stderr in `stderr.txt` if `stderr_to_file`, with TERN_LOG=`level`.
     fn spawn(
         name: &str,
         kernel: &[u8],
         args: &[&str],
         stdout: Option<Stdio>,
         stderr_to_file: bool,
+        level: Option<&str>,
     ) -> Self {
         let dir = std::env::temp_dir().join(format!("tern-host-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -63,7 +71,8 @@ impl RunningTern {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::inherit(),
         };
-        let child = Command::new(tern_bin())
+        let mut command = Command::new(tern_bin());
+        command
             .args([
                 "--kernel",
                 image.to_str().unwrap(),
@@ -73,9 +82,11 @@ impl RunningTern {
             .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(stderr_stdio)
-            .spawn()
-            .unwrap();
+            .stderr(stderr_stdio);
+        if let Some(level) = level {
+            command.env("TERN_LOG", level);
+        }
+        let child = command.spawn().unwrap();
         let client = Client::new(&sock).unwrap();
         let tern = Self {
             child,
@@ -118,6 +129,11 @@ impl RunningTern {
         )
     }
 
+    /// What tern logged so far (started with [`Self::start_logging`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default()
+    }
+
     /// Bytes the guest wrote to its console.
     pub fn heartbeats(&self) -> u64 {
         std::fs::metadata(&self.console)
@@ -149,6 +165,26 @@ impl RunningTern {
             assert!(Instant::now() < deadline);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Every thread of tern: its name (`comm`) and the CPUs it may run on
+    /// (`Cpus_allowed_list` of `/proc/<pid>/task/<tid>/status`).
+    pub fn thread_affinities(&self) -> Vec<(String, String)> {
+        let task = format!("/proc/{}/task", self.child.id());
+        let mut threads: Vec<(String, String)> = std::fs::read_dir(&task)
+            .unwrap()
+            .filter_map(|entry| {
+                let dir = entry.ok()?.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                let status = std::fs::read_to_string(dir.join("status")).ok()?;
+                let cpus = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+                Some((name.trim().to_string(), cpus.trim().to_string()))
+            })
+            .collect();
+        threads.sort();
+        threads
     }
 
     /// What tern wrote to stderr so far (when started with [`RunningTern::start_with_stdout`]).

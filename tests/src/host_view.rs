@@ -1,9 +1,11 @@
 //! What L1 sees of a running tern: its guest memory VMAs in /proc/<pid>/numa_maps (those with
-//! a bind or preferred policy) and their AnonHugePages in /proc/<pid>/smaps.
+//! a bind or preferred policy), their AnonHugePages in /proc/<pid>/smaps, and the CPUs each of
+//! its threads may run on.
 //!
 //! [`tern_inspect_command`] runs tern in the background, waits until its output shows a given
-//! text, prints `NUMAMAPS <line>` and `SMAPS <start> <AnonHugePages kB>` for those VMAs, lets
-//! tern finish, and prints tern's output the way [`crate::TernRun`] reads it.
+//! text, prints `NUMAMAPS <line>` and `SMAPS <start> <AnonHugePages kB>` for those VMAs and
+//! `THREAD <name> <Cpus_allowed_list>` for each thread, lets tern finish, and prints tern's
+//! output the way [`crate::TernRun`] reads it.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,9 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     awk -v addrs="$addrs" 'BEGIN {{ n = split(addrs, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }}
         /^[0-9a-f]+-[0-9a-f]+ / {{ split($1, r, "-"); cur = (r[1] in want) ? r[1] : "" }}
         cur != "" && /^AnonHugePages:/ {{ print "SMAPS " cur " " $2 }}' /proc/$pid/smaps
+    for t in /proc/$pid/task/*; do
+        echo "THREAD $(cat $t/comm) $(awk '/^Cpus_allowed_list:/ {{ print $2 }}' $t/status)"
+    done
 fi
 n=0
 while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do
@@ -105,6 +110,18 @@ pub fn guest_vmas(out: &LabOutput) -> Vec<GuestVma> {
     vmas
 }
 
+/// Every thread the inspect command saw: its name and the CPUs it may run on
+/// (`Cpus_allowed_list`, e.g. `0-1`), in the order printed.
+pub fn thread_cpus(out: &LabOutput) -> Vec<(String, String)> {
+    out.script_lines()
+        .filter_map(|l| l.strip_prefix("THREAD "))
+        .filter_map(|l| {
+            let (name, cpus) = l.trim_end().rsplit_once(' ')?;
+            Some((name.to_string(), cpus.to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +136,9 @@ mod tests {
             script_output:
                 "NUMAMAPS 7f0000200000 bind:1 anon=100 dirty=100 N0=1 N1=99 kernelpagesize_kB=4\n\
                             NUMAMAPS 7f0000000000 bind:0 anon=10 N0=10 kernelpagesize_kB=4\n\
-                            SMAPS 7f0000200000 4096\n"
+                            SMAPS 7f0000200000 4096\n\
+                            THREAD tern 0\n\
+                            THREAD vcpu1 0-1\n"
                     .into(),
             wall: Duration::ZERO,
             boot: Duration::ZERO,
@@ -136,5 +155,9 @@ mod tests {
         assert_eq!(vmas[1].pages_on, BTreeMap::from([(0, 1), (1, 99)]));
         assert_eq!(vmas[1].anon_huge_kb, Some(4096));
         assert!((vmas[1].share_on(1) - 0.99).abs() < 1e-9);
+        assert_eq!(
+            thread_cpus(&out),
+            vec![("tern".into(), "0".into()), ("vcpu1".into(), "0-1".into())]
+        );
     }
 }

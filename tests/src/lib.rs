@@ -15,6 +15,7 @@
 //! # Ok::<(), tern_tests::LabError>(())
 //! ```
 
+pub mod api_fuzz;
 pub mod bench;
 pub mod console;
 pub mod cpio;
@@ -38,7 +39,7 @@ pub mod tern_script;
 pub mod tiny_guest;
 
 pub use error::{FailureReason, LabError, LabFailure};
-pub use host_view::{guest_vmas, tern_inspect_command, GuestVma};
+pub use host_view::{guest_vmas, tern_inspect_command, thread_cpus, GuestVma};
 pub use output::LabOutput;
 pub use runner::{run, run_with_retries, MAX_RETRIES};
 pub use spec::{CarriedFile, LabSpec};

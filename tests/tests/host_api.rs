@@ -84,6 +84,16 @@ fn every_endpoint_answers() {
 
     let metrics = tern.client.get("/metrics").unwrap();
     assert_eq!(metrics.status, 200);
+    // Placement and metrics, which query guest memory, are answered by the VMM's worker
+    // thread, not by its main thread.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", tern.child.id()))
+        .unwrap()
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .collect();
+    assert!(
+        threads.iter().any(|c| c.trim() == "api-worker"),
+        "{threads:?}"
+    );
     for series in [
         "tern_vcpu_exits_total{vm=\"api\",vcpu=\"0\",reason=\"io_out\"}",
         "tern_guest_memory_resident_pages{vm=\"api\",guest_node=\"0\",host_node=\"0\"}",
@@ -150,11 +160,13 @@ fn affinity_is_applied_to_the_vcpu_thread() {
     let tern = start("affinity");
     let pid = tern.child.id();
     let tid = tern.vcpu_tid(1);
+    assert_eq!(tern.get("/v1/vcpus")[1]["affinity_source"], json!("none"));
     let r = tern.put("/v1/vcpus/1/affinity", json!({"cpus": [0]}));
     assert_eq!(r.status, 200, "{}", r.body);
+    let vcpu: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&r.body).unwrap()["affinity"],
-        json!([0])
+        (&vcpu["affinity"], &vcpu["affinity_source"]),
+        (&json!([0]), &json!("pin"))
     );
     assert_eq!(allowed_cpus(pid, tid), "0");
     let node0 = std::fs::read_to_string("/sys/devices/system/node/node0/cpulist").unwrap();
@@ -163,6 +175,92 @@ fn affinity_is_applied_to_the_vcpu_thread() {
     assert_eq!(allowed_cpus(pid, tid), node0.trim());
     // Only vCPU 1 moved.
     assert_ne!(allowed_cpus(pid, tern.vcpu_tid(0)), "");
+}
+
+/// The CPUs this test process may use, as a list and as the kernel writes it.
+fn own_cpus() -> (Vec<u32>, String) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let text = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let cpus = text
+        .split(',')
+        .flat_map(|part| {
+            let (first, last) = part.split_once('-').unwrap_or((part, part));
+            first.parse::<u32>().unwrap()..=last.parse::<u32>().unwrap()
+        })
+        .collect();
+    (cpus, text)
+}
+
+#[test]
+fn vcpus_are_pinned_at_launch_and_tern_threads_run_on_vmm_cpus() {
+    let (cpus, all) = own_cpus();
+    if cpus.len() < 2 {
+        println!("skipped: this test may use only CPUs {all}");
+        return;
+    }
+    let (a, b) = (cpus[0], cpus[1]);
+    let node0 = format!("node=0,vcpus=0,memory=8M,host-cpus={a}");
+    let tern = RunningTern::start(
+        "pinned",
+        &heartbeat_guest(),
+        &[
+            "--numa",
+            &node0,
+            "--numa",
+            "node=1,vcpus=1,memory=8M,host-cpus=any",
+            "--vmm-cpus",
+            &b.to_string(),
+        ],
+    );
+    tern.wait_for_heartbeats(1);
+    // Threads started later, from the API: heat sampling and automatic balancing.
+    let (status, _) = tern.call("PUT", "/v1/heat", Some(json!({"enabled": true})));
+    assert_eq!(status, 200);
+    let (status, _) = tern.call("PUT", "/v1/auto-balance", Some(json!({"enabled": true})));
+    assert_eq!(status, 200);
+    let threads = tern.thread_affinities();
+    println!("threads and their Cpus_allowed_list: {threads:?}");
+    let of = |name: &str| {
+        threads
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+            .unwrap_or_else(|| panic!("no thread {name}: {threads:?}"))
+    };
+    assert_eq!(of("vcpu0"), a.to_string(), "pinned by host-cpus");
+    assert_eq!(of("vcpu1"), all, "unpinned: every CPU, not --vmm-cpus");
+    for name in ["tern", "api", "console-out", "heat", "auto-balance"] {
+        assert_eq!(
+            of(name),
+            b.to_string(),
+            "{name} is one of tern's own threads"
+        );
+    }
+    for (name, cpus) in threads.iter().filter(|(n, _)| !n.starts_with("vcpu")) {
+        assert_eq!(cpus, &b.to_string(), "{name}");
+    }
+
+    let vcpus = tern.get("/v1/vcpus");
+    assert_eq!(
+        (&vcpus[0]["affinity_source"], &vcpus[0]["affinity"]),
+        (&json!("launch"), &json!([a]))
+    );
+    assert_eq!(vcpus[1]["affinity_source"], json!("none"), "{vcpus}");
+    let r = tern.put("/v1/vcpus/0/affinity", json!({"cpus": [b]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let vcpu0: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (&vcpu0["affinity_source"], &vcpu0["affinity"]),
+        (&json!("pin"), &json!([b]))
+    );
+    let vcpus = tern.get("/v1/vcpus");
+    assert_eq!(vcpus[0]["affinity_source"], json!("pin"));
+    assert_eq!(vcpus[1]["affinity_source"], json!("none"));
 }
 
 #[test]
@@ -263,6 +361,48 @@ fn bad_requests_get_their_status_and_the_vm_keeps_running() {
         metrics.contains("tern_api_requests_total{vm=\"api\",status=\"400\"} 6"),
         "{metrics}"
     );
+}
+
+#[test]
+fn requests_that_change_the_vm_are_logged_with_the_clients_uid_and_pid() {
+    let tern = RunningTern::start_logging(
+        "audit",
+        &heartbeat_guest(),
+        &["--memory", "16M", "--vcpus", "2"],
+        "info",
+    );
+    tern.wait_for_heartbeats(1);
+    assert_eq!(
+        tern.put("/v1/actions", json!({"action": "pause"})).status,
+        200
+    );
+    assert_eq!(
+        tern.put("/v1/actions", json!({"action": "pause"})).status,
+        409
+    );
+    assert_eq!(
+        tern.put("/v1/vcpus/9/affinity", json!({"cpus": [0]}))
+            .status,
+        404
+    );
+    assert_eq!(
+        tern.put("/v1/actions", json!({"action": "resume"})).status,
+        200
+    );
+    tern.get("/v1/vm");
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let who = format!("api: uid={uid} pid={}", std::process::id());
+    let log = tern.log();
+    for line in [
+        format!("{who} PUT /v1/actions -> 200"),
+        format!("{who} PUT /v1/actions -> 409"),
+        format!("{who} PUT /v1/vcpus/9/affinity -> 404"),
+    ] {
+        assert!(log.contains(&line), "no {line:?} in\n{log}");
+    }
+    assert_eq!(log.matches(&who).count(), 4, "{log}");
+    assert!(!log.contains("GET /v1/vm"), "{log}");
 }
 
 #[test]

@@ -255,8 +255,8 @@ fn numa_configurations_the_host_cannot_give_are_refused() {
         "host node 63 does not exist",
     );
     refused(
-        &["--memory", "65M", "--memory-backing", "thp"],
-        "needs a multiple of 2 MiB",
+        &["--memory", "65M", "--memory-backing", "hugetlb"],
+        "hugetlb backing needs a multiple of 2 MiB",
     );
 
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
@@ -324,6 +324,60 @@ fn contradictory_numa_configurations_are_refused() {
         "--host-node applies without --numa",
     );
     refused(&["--numa", "node=0,vcpus=0"], "'memory=' is missing");
+    refused(
+        &["--numa", "node=0,vcpus=0,memory=16M", "--host-cpus", "0"],
+        "--host-cpus applies without --numa",
+    );
+}
+
+#[test]
+fn host_cpus_the_host_lacks_or_tern_may_not_use_are_refused() {
+    let present = std::fs::read_to_string("/sys/devices/system/cpu/present").unwrap();
+    refused(
+        &["--host-cpus", "4095"],
+        &format!(
+            "host CPU 4095 in --host-cpus does not exist (this host has CPUs {})",
+            present.trim()
+        ),
+    );
+    refused(
+        &["--numa", "node=0,vcpus=0,memory=16M,host-cpus=0,4095"],
+        "host CPU 4095 in guest node 0's host-cpus does not exist",
+    );
+    refused(
+        &["--vmm-cpus", "4095"],
+        "host CPU 4095 in --vmm-cpus does not exist",
+    );
+    refused(&["--host-cpus", "all"], "'all' is not a list of numbers");
+    // Run tern on CPU 0 only (as taskset would), and ask for CPU 1.
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    if online.trim() == "0" {
+        println!("skipped the affinity case: this host has one CPU");
+        return;
+    }
+    let kernel = write_temp("tiny9.elf", &tiny_guest("unused"));
+    let mut command = Command::new(tern_bin());
+    command.args(["--kernel", kernel.to_str().unwrap(), "--host-cpus", "1"]);
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // sched_setaffinity, which is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_line(&out).trim_end(),
+        "tern: host CPU 1 in --host-cpus is not one tern may use (tern's CPU affinity, which \
+         taskset or its cpuset set, is 0)"
+    );
+    assert!(out.stdout.is_empty(), "no guest may run");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The API with a Linux guest in a 2-node lab, driven by ternctl inside L1: every endpoint,
-//! a vCPU pinned to host node 0 (checked in /proc), pause and resume seen in the guest's
-//! workload heartbeats, ternctl's error path, and a shutdown that ends tern with status 0.
+//! each vCPU pinned at launch to its guest node's host node and then vCPU 1 pinned to host
+//! node 0 (checked in /proc, and in what GET /v1/vcpus says the affinity came from), pause and
+//! resume seen in the guest's workload heartbeats, ternctl's error path, and a shutdown that
+//! ends tern with status 0.
 
 use serde_json::Value;
 use tern_tests::{run_with_retries, sections, LabOutput, LabSpec};
@@ -19,10 +21,13 @@ section vm ternctl --sock $sock --json vm
 section topology ternctl --sock $sock --json topology
 section placement ternctl --sock $sock --json placement
 section vcpus ternctl --sock $sock --json vcpus
+for t in /proc/$pid/task/*; do echo "LAUNCH-TASK $(cat $t/comm) $(grep Cpus_allowed_list $t/status | tr -s '\t ' '  ')"; done
 section metrics ternctl --sock $sock metrics
 section placement-table ternctl --sock $sock placement
 section pin ternctl --sock $sock pin 1 --node 0
 for t in /proc/$pid/task/*; do echo "TASK $(cat $t/comm) $(grep Cpus_allowed_list $t/status | tr -s '\t ' '  ')"; done
+section vcpus-pinned ternctl --sock $sock --json vcpus
+section vcpus-table ternctl --sock $sock vcpus
 section pause ternctl --sock $sock pause
 sleep 1; a=$(hb); sleep 4; b=$(hb)
 section vm-paused ternctl --sock $sock --json vm
@@ -56,6 +61,13 @@ fn json_section(out: &LabOutput, name: &str) -> Value {
     let (lines, status) = section(out, name);
     assert_eq!(status, 0, "{name}: {lines:?}");
     sections::json_section(out, name).unwrap_or_else(|| panic!("{name} is not JSON: {lines:?}"))
+}
+
+/// The `<prefix> vcpu<N> Cpus_allowed_list: ...` line the script printed for vCPU `vcpu`.
+fn task_line<'a>(out: &'a LabOutput, prefix: &str, vcpu: usize) -> &'a str {
+    out.script_lines()
+        .find(|l| l.starts_with(&format!("{prefix} vcpu{vcpu} ")))
+        .unwrap_or_else(|| panic!("no {prefix} line for vcpu{vcpu}:\n{}", out.console))
 }
 
 fn value(out: &LabOutput, key: &str) -> u64 {
@@ -123,6 +135,23 @@ fn the_api_drives_a_linux_guest() {
         tid1 > 0 && vcpus[1]["exits"].as_u64().unwrap() > 0,
         "{vcpus}"
     );
+    // Pinned at launch to the CPU of its guest node's host node (host node N has CPU N).
+    for vcpu in 0..2usize {
+        assert_eq!(
+            (
+                &vcpus[vcpu]["affinity"],
+                vcpus[vcpu]["affinity_source"].as_str()
+            ),
+            (&serde_json::json!([vcpu]), Some("launch")),
+            "{vcpus}"
+        );
+        let task = task_line(&out, "LAUNCH-TASK", vcpu);
+        println!("at launch: {task}");
+        assert!(
+            task.ends_with(&format!("Cpus_allowed_list: {vcpu}")),
+            "{task}"
+        );
+    }
 
     let (metrics, status) = section(&out, "metrics");
     assert_eq!(status, 0);
@@ -160,16 +189,27 @@ fn the_api_drives_a_linux_guest() {
         (0, true),
         "{pin:?}"
     );
-    let vcpu1 = out
-        .script_lines()
-        .find(|l| l.starts_with("TASK vcpu1 "))
-        .unwrap();
+    let vcpu1 = task_line(&out, "TASK", 1);
+    println!("after the pin: {vcpu1}");
     assert!(vcpu1.ends_with("Cpus_allowed_list: 0"), "{vcpu1}");
-    let vcpu0 = out
-        .script_lines()
-        .find(|l| l.starts_with("TASK vcpu0 "))
-        .unwrap();
-    assert!(vcpu0.ends_with("Cpus_allowed_list: 0-1"), "{vcpu0}");
+    let vcpu0 = task_line(&out, "TASK", 0);
+    assert!(vcpu0.ends_with("Cpus_allowed_list: 0"), "{vcpu0}");
+    let pinned = json_section(&out, "vcpus-pinned");
+    assert_eq!(pinned[0]["affinity_source"].as_str(), Some("launch"));
+    assert_eq!(
+        (
+            &pinned[1]["affinity"],
+            pinned[1]["affinity_source"].as_str()
+        ),
+        (&serde_json::json!([0]), Some("pin")),
+        "{pinned}"
+    );
+    let (table, status) = section(&out, "vcpus-table");
+    assert_eq!(status, 0);
+    println!("ternctl vcpus:\n{}", table.join("\n"));
+    assert!(table[0].contains(" AFFINITY  FROM "), "{table:?}");
+    assert!(table[1].contains(" launch "), "{table:?}");
+    assert!(table[2].contains(" pin "), "{table:?}");
 
     assert_eq!(section(&out, "pause").1, 0);
     assert_eq!(

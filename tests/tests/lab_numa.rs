@@ -2,16 +2,22 @@
 //! Guest RAM per host NUMA node, in the lab: a guest with two nodes bound to host nodes 0
 //! and 1 sees its own topology, fills memory from a task pinned to each of its CPUs, and every
 //! page of each node lands on its bound host node, as numa_maps and tern's own placement
-//! both say. Also with transparent huge pages, and in a 3-node lab where the guest's SLIT
-//! follows the host's distances.
+//! both say. With transparent huge pages (the default backing) and with base pages only
+//! (`anon`, even in L1's THP mode "always"), with hugetlb pages, and in a 3-node lab where the
+//! guest's SLIT follows the host's distances. Each vCPU thread is pinned from launch to its
+//! guest node's host node's CPUs, to `host-cpus=`, or left unpinned (`host-cpus=any`), and
+//! `--vmm-cpus` places tern's own threads: L1's /proc says so, thread by thread.
 
 use tern_tests::{
-    guest_vmas, run_with_retries, tern_inspect_command, GuestVma, LabOutput, LabSpec, TernRun,
+    guest_vmas, run_with_retries, tern_inspect_command, thread_cpus, GuestVma, LabOutput, LabSpec,
+    TernRun,
 };
 
 const CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet";
 const TWO_NODES: &str =
     "--numa node=0,vcpus=0,memory=256M,host-node=0 --numa node=1,vcpus=1,memory=256M,host-node=1";
+/// L1's CPUs: one per host node.
+const ALL_CPUS: &str = "0-1";
 /// MiB each guest CPU fills.
 const FILL_MIB: u64 = 128;
 
@@ -23,18 +29,36 @@ fn run_inspected(name: &str, spec: LabSpec) -> (LabOutput, TernRun) {
     (out, run)
 }
 
-fn two_node_fill(name: &str, backing: &str) -> (Vec<GuestVma>, TernRun) {
+/// The two-node guest with `nodes` (its `--numa` flags) and `extra` flags, in L1's THP mode
+/// `thp_mode`, filling memory from each guest CPU: the guest memory VMAs, tern's threads and
+/// their CPUs, and the run.
+fn two_node_fill(
+    name: &str,
+    nodes: &str,
+    extra: &str,
+    thp_mode: &str,
+) -> (Vec<GuestVma>, Vec<(String, String)>, TernRun) {
     let args = format!(
-        "--kernel /images/bzImage --initramfs /images/guest.cpio {TWO_NODES} --memory-backing {backing} \
+        "--kernel /images/bzImage --initramfs /images/guest.cpio {nodes} {extra} \
          --print-placement-on-exit --cmdline '{CMDLINE} tern_task=nodes,fill tern_mib={FILL_MIB} tern_passes=2 tern_hold=4'"
     );
-    // THP only where asked for, so that anon and thp backings differ.
     let script = format!(
-        "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled\n{}",
+        "echo {thp_mode} > /sys/kernel/mm/transparent_hugepage/enabled\n{}",
         tern_inspect_command(&args, "TERN-GUEST fill result=")
     );
     let (out, run) = run_inspected(name, LabSpec::new(name, script).requiring_tern());
-    (guest_vmas(&out), run)
+    let threads = thread_cpus(&out);
+    println!("{name}: threads and their Cpus_allowed_list: {threads:?}");
+    (guest_vmas(&out), threads, run)
+}
+
+/// The Cpus_allowed_list of tern's thread `name`.
+fn cpus_of<'a>(threads: &'a [(String, String)], name: &str) -> &'a str {
+    threads
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, c)| c.as_str())
+        .unwrap_or_else(|| panic!("no thread {name}: {threads:?}"))
 }
 
 fn assert_guest_sees_two_nodes(run: &TernRun) {
@@ -112,22 +136,42 @@ fn assert_each_node_on_its_host_node(vmas: &[GuestVma], run: &TernRun) {
 }
 
 #[test]
-fn two_guest_nodes_are_bound_to_two_host_nodes() {
-    let (vmas, run) = two_node_fill("numa_bind_anon", "anon");
+fn two_guest_nodes_in_base_pages_with_unpinned_vcpus_and_tern_on_vmm_cpus() {
+    // L1's THP mode "always" would give plain anonymous memory huge pages: anon refuses them.
+    let nodes = "--numa node=0,vcpus=0,memory=256M,host-node=0,host-cpus=any \
+                 --numa node=1,vcpus=1,memory=256M,host-node=1,host-cpus=any";
+    let (vmas, threads, run) = two_node_fill(
+        "numa_bind_anon",
+        nodes,
+        "--memory-backing anon --vmm-cpus 1",
+        "always",
+    );
     assert_guest_sees_two_nodes(&run);
     assert_each_node_on_its_host_node(&vmas, &run);
     for vma in &vmas {
         assert_eq!(
             vma.anon_huge_kb,
             Some(0),
-            "anon backing took huge pages with THP in madvise mode: {vma:?}"
+            "anon backing took huge pages with THP in mode always: {vma:?}"
         );
     }
+    // host-cpus=any: the vCPUs may run anywhere, not on --vmm-cpus, which tern's other
+    // threads keep.
+    assert_eq!(cpus_of(&threads, "vcpu0"), ALL_CPUS);
+    assert_eq!(cpus_of(&threads, "vcpu1"), ALL_CPUS);
+    for (name, cpus) in threads.iter().filter(|(n, _)| !n.starts_with("vcpu")) {
+        assert_eq!(cpus, "1", "tern's thread {name}");
+    }
+    assert!(
+        threads.iter().any(|(n, _)| n == "console-out"),
+        "{threads:?}"
+    );
 }
 
 #[test]
-fn two_guest_nodes_with_transparent_huge_pages() {
-    let (vmas, run) = two_node_fill("numa_bind_thp", "thp");
+fn two_guest_nodes_with_default_huge_pages_and_vcpus_pinned_to_their_host_nodes() {
+    // The host's THP mode most distributions ship: huge pages only where asked for.
+    let (vmas, threads, run) = two_node_fill("numa_bind_thp", TWO_NODES, "", "madvise");
     assert_guest_sees_two_nodes(&run);
     assert_each_node_on_its_host_node(&vmas, &run);
     for vma in &vmas {
@@ -138,6 +182,10 @@ fn two_guest_nodes_with_transparent_huge_pages() {
             vma.policy
         );
     }
+    // Host node N has CPU N in the lab: each vCPU runs on its node from launch.
+    assert_eq!(cpus_of(&threads, "vcpu0"), "0");
+    assert_eq!(cpus_of(&threads, "vcpu1"), "1");
+    assert_eq!(cpus_of(&threads, "tern"), ALL_CPUS);
 }
 
 #[test]
@@ -177,8 +225,11 @@ fn three_host_nodes_give_the_guest_their_distances() {
 
 #[test]
 fn hugetlb_backing_uses_huge_pages_reserved_on_each_host_node() {
+    // host-cpus names the CPUs: here each vCPU on the other node's CPU.
     let args = format!(
-        "--kernel /images/bzImage --initramfs /images/guest.cpio {TWO_NODES} --memory-backing hugetlb \
+        "--kernel /images/bzImage --initramfs /images/guest.cpio \
+         --numa node=0,vcpus=0,memory=256M,host-node=0,host-cpus=1 \
+         --numa node=1,vcpus=1,memory=256M,host-node=1,host-cpus=0 --memory-backing hugetlb \
          --print-placement-on-exit --cmdline '{CMDLINE} tern_task=fill tern_mib=64 tern_passes=1 tern_hold=3'"
     );
     let script = format!(
@@ -197,6 +248,10 @@ fn hugetlb_backing_uses_huge_pages_reserved_on_each_host_node() {
         "{:#?}",
         run.lines
     );
+    let threads = thread_cpus(&out);
+    println!("numa_hugetlb: threads and their Cpus_allowed_list: {threads:?}");
+    assert_eq!(cpus_of(&threads, "vcpu0"), "1");
+    assert_eq!(cpus_of(&threads, "vcpu1"), "0");
     let vmas = guest_vmas(&out);
     for node in [0u32, 1] {
         let vma = vmas

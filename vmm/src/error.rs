@@ -28,6 +28,9 @@ pub enum Error {
     /// The host cannot give what the guest nodes ask for.
     #[error(transparent)]
     HostFit(#[from] HostFitError),
+    /// The vCPUs or tern's threads cannot be placed on the host CPUs asked for.
+    #[error(transparent)]
+    Pinning(#[from] crate::pinning::PinningError),
     /// The host's NUMA topology could not be read.
     #[error("cannot read the host's NUMA topology: {0}")]
     HostTopology(#[source] balancer::Error),
@@ -164,9 +167,6 @@ pub enum Error {
     /// The balancer could not start.
     #[error("cannot start the balancer: {0}")]
     Balancer(#[source] io::Error),
-    /// The CPUs tern may use could not be read.
-    #[error("cannot read which host CPUs are online and allowed to tern: {0}")]
-    HostCpus(#[source] io::Error),
     /// A virtio device could not be set up.
     #[error(transparent)]
     Virtio(#[from] crate::virtio_mmio::VirtioSetupError),

@@ -13,7 +13,6 @@ use balancer::engine::job::JobReport;
 use balancer::engine::Balancer;
 use balancer::host::SysfsHost;
 use balancer::pages::SystemPages;
-use balancer::vcpu_placement::usable_cpus;
 
 use crate::arch::cpuid::CpuTopology;
 use crate::balance_view::VmView;
@@ -21,6 +20,7 @@ use crate::boot::{prepare_boot, BootSource};
 use crate::config::VmConfig;
 use crate::console::ConsoleOutput;
 use crate::control::subscriber::ApiRequestHandler;
+use crate::control::worker::SlowRequests;
 use crate::control::VmControl;
 use crate::device_manager::create_legacy_devices;
 use crate::dirty_log::enable_manual_protect;
@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::event_loop::EventLoop;
 use crate::exit::{ExitReason, ExitSignal};
 use crate::memory::{Backing, GuestRam};
+use crate::pinning::ThreadPlacement;
 use crate::placement_report::placement_lines;
 use crate::plan::{plan, VmPlan};
 use crate::terminal::RawTerminal;
@@ -66,10 +67,12 @@ fn create_vcpus(kvm: &Kvm, vm_fd: &VmFd, vcpus: usize, entry: u64) -> Result<Vec
 fn spawn_all(
     fds: Vec<VcpuFd>,
     ctx: &VcpuContext,
+    placement: &ThreadPlacement,
     threads: &mut Vec<VcpuThread>,
 ) -> Result<(), Error> {
     for (index, fd) in fds.into_iter().enumerate() {
-        threads.push(spawn_vcpu(fd, index as u8, ctx.clone())?);
+        let affinity = placement.vcpu_start_affinity(index as u32);
+        threads.push(spawn_vcpu(fd, index as u8, ctx.clone(), affinity)?);
     }
     Ok(())
 }
@@ -95,11 +98,12 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         Some(path) => Some((bind_api_socket(path)?, path.clone())),
         None => None,
     };
-    // Before any thread is pinned: the CPUs an operator may pin vCPUs to.
-    let usable_cpus = usable_cpus().map_err(Error::HostCpus)?;
     let kvm = vm::open_kvm()?;
     let plan = plan(config, kvm.get_max_vcpus())?;
     let vcpus = plan.vcpus;
+    // Before any other thread starts: they all inherit the main thread's CPUs.
+    plan.threads.apply_vmm_cpus()?;
+    let placement = plan.threads.clone();
 
     let vm_fd = Arc::new(vm::create_vm(&kvm)?);
     let manual_protect = enable_manual_protect(&kvm, &vm_fd);
@@ -173,6 +177,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
             balancer.hold_at_launch(node.id, host_node);
         }
     }
+    let usable_cpus = plan.threads.usable.clone();
     let control = Arc::new(VmControl {
         name: config.vm_name().to_string(),
         plan,
@@ -185,16 +190,19 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         usable_cpus,
         devices: virtio,
     });
-    let api_server = match api_listener {
+    let (api_server, slow_requests) = match api_listener {
         Some((listener, path)) => {
             let (handle, requests) = api::request::channel().map_err(Error::ApiStart)?;
+            let slow = SlowRequests::start(control.clone()).map_err(Error::ApiStart)?;
             event_loop.add(Arc::new(Mutex::new(ApiRequestHandler::new(
                 requests,
                 control.clone(),
+                slow.queue(),
             ))));
-            Some(api::server::start(listener, path, handle).map_err(Error::ApiStart)?)
+            let server = api::server::start(listener, path, handle).map_err(Error::ApiStart)?;
+            (Some(server), Some(slow))
         }
-        None => None,
+        None => (None, None),
     };
     let terminal = RawTerminal::enter(libc::STDIN_FILENO).unwrap_or_else(|err| {
         log::warn!("cannot put the terminal in raw mode: {err}");
@@ -207,7 +215,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         control: vcpu_control.clone(),
     };
     let mut threads: Vec<VcpuThread> = Vec::with_capacity(vcpus);
-    let mut result = spawn_all(vcpu_fds, &ctx, &mut threads);
+    let mut result = spawn_all(vcpu_fds, &ctx, &placement, &mut threads);
     if result.is_ok() {
         result = event_loop.run();
     }
@@ -222,6 +230,9 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
     }
     if let Some(server) = api_server {
         server.stop();
+    }
+    if let Some(slow) = slow_requests {
+        slow.stop();
     }
     console.close();
     drop(terminal);

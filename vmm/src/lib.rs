@@ -16,6 +16,7 @@ pub mod host;
 pub mod launch;
 pub mod logger;
 pub mod memory;
+pub mod pinning;
 pub mod placement_report;
 pub mod plan;
 pub mod signals;

@@ -7,11 +7,13 @@ use balancer::topology::HostTopology;
 use crate::arch::acpi::numa::LOCAL_DISTANCE;
 use crate::arch::acpi::GuestNumaTopology;
 use crate::config::nodes::guest_nodes;
-use crate::config::validate::{check_against_host, check_backing};
+use crate::config::validate::{check_against_host, check_backing, partial_huge_pages};
 use crate::config::{GuestNode, MemSize, MemoryBacking, VmConfig};
 use crate::error::Error;
 use crate::host;
 use crate::memory::layout::{ram_layout, RamRange};
+use crate::pinning::host::HostCpuFacts;
+use crate::pinning::{plan_threads, PinningRequest, ThreadPlacement};
 
 /// vCPUs an MP table (8-bit APIC IDs, one kept for the IOAPIC) can describe.
 pub const MAX_VCPUS_MPTABLE: usize = 254;
@@ -29,6 +31,8 @@ pub struct VmPlan {
     pub ram: Vec<RamRange>,
     /// What ACPI tells the guest about its NUMA topology (for `--numa` VMs).
     pub numa: Option<GuestNumaTopology>,
+    /// Where the vCPU threads and tern's own threads run.
+    pub threads: ThreadPlacement,
 }
 
 /// Works out the plan; `max_vcpus` is what KVM allows.
@@ -67,11 +71,30 @@ pub fn plan(config: &VmConfig, max_vcpus: usize) -> Result<VmPlan, Error> {
     let ram = ram_layout(&nodes.iter().map(|n| n.memory.bytes()).collect::<Vec<_>>());
     let numa =
         (!config.numa.is_empty()).then(|| guest_numa(&nodes, &ram, topology.as_ref(), vcpus));
+    let pinning = PinningRequest {
+        nodes: &nodes,
+        vcpus,
+        vmm_cpus: config.vmm_cpus.as_deref(),
+        numa: !config.numa.is_empty(),
+    };
+    let node_cpus = |h: u32| {
+        topology
+            .as_ref()
+            .and_then(|t| t.node(h))
+            .map(|n| n.cpus.clone())
+            .unwrap_or_default()
+    };
+    let threads = plan_threads(&pinning, node_cpus, HostCpuFacts::read)?;
+    // Only for a plan that holds: a refused VM gets its one error line.
+    if let Some(warning) = partial_huge_pages(&nodes, config.backing) {
+        log::warn!("{warning}");
+    }
     Ok(VmPlan {
         nodes,
         vcpus,
         ram,
         numa,
+        threads,
     })
 }
 
@@ -147,6 +170,7 @@ mod tests {
             vcpus,
             memory: MemSize::from_mib(256),
             policy: host.map_or(MemPolicy::Default, MemPolicy::Bind),
+            host_cpus: None,
         }
     }
 
@@ -192,5 +216,6 @@ mod tests {
         config.vcpus = Some(2);
         let p = plan(&config, 8).unwrap();
         assert_eq!((p.vcpus, p.nodes.len(), p.numa), (2, 1, None));
+        assert_eq!(p.threads.vcpus, vec![None, None], "nothing pinned");
     }
 }

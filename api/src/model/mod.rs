@@ -17,5 +17,5 @@ pub use rebalance::{
     RebalanceState, RebalanceStatus, RequestOrigin,
 };
 pub use topology::{GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo};
-pub use vcpus::{AffinityRequest, VcpuInfo};
+pub use vcpus::{AffinityRequest, AffinitySource, VcpuInfo};
 pub use vm::{DeviceKind, DeviceSummary, GuestNodeSummary, VmInfo, VmState};

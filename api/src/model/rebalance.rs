@@ -46,7 +46,7 @@ pub struct RebalanceRequest {
     /// Only this guest node (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_node: Option<u32>,
-    /// Rate limit in MiB/s (default: none).
+    /// Rate limit in MiB/s, a positive number (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_mib_per_s: Option<f64>,
     /// With hot-first: move at most this much, hottest first.
@@ -55,10 +55,11 @@ pub struct RebalanceRequest {
     /// How to move (default: the faster one measured, move-pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<MoveMethod>,
-    /// move-pages worker threads (default 1).
+    /// move-pages worker threads: 1 to the number of CPUs tern may use, at most 64 (default
+    /// 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
-    /// Pages per move_pages call (default 512).
+    /// Pages per move_pages call: 1 to 65536 (default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_pages: Option<u32>,
     /// Who asks (default: operator). An operator's rebalance holds the guest nodes it places
@@ -185,7 +186,7 @@ pub struct HeatInfo {
 pub struct HeatRequest {
     /// Sample or not.
     pub enabled: bool,
-    /// Sampling interval in milliseconds (default 1000).
+    /// Sampling interval in milliseconds: 10 to 3600000 (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_ms: Option<u64>,
 }
@@ -196,10 +197,10 @@ pub struct HeatRequest {
 pub struct AutoBalanceRequest {
     /// Balance automatically or not.
     pub enabled: bool,
-    /// How often to look at vCPU placement, in milliseconds (default 2000).
+    /// How often to look at vCPU placement, in milliseconds: 100 to 3600000 (default 2000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_ms: Option<u64>,
-    /// Rate limit of its moves in MiB/s (default 256).
+    /// Rate limit of its moves in MiB/s, a positive number (default 256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_mib_per_s: Option<f64>,
 }

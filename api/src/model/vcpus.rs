@@ -18,8 +18,33 @@ pub struct VcpuInfo {
     pub host_node: Option<u32>,
     /// The host CPUs it may run on.
     pub affinity: Vec<u32>,
+    /// Where that affinity came from.
+    pub affinity_source: AffinitySource,
     /// VM exits it has taken.
     pub exits: u64,
+}
+
+/// Where a vCPU's affinity came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AffinitySource {
+    /// Pinned at launch, to its guest node's `host-cpus` or its host node's CPUs.
+    Launch,
+    /// Pinned by an operator (`PUT /v1/vcpus/{id}/affinity`) since.
+    Pin,
+    /// Never pinned: every CPU tern may use.
+    None,
+}
+
+impl AffinitySource {
+    /// The name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Launch => "launch",
+            Self::Pin => "pin",
+            Self::None => "none",
+        }
+    }
 }
 
 /// Where a vCPU may run: either host CPUs or every CPU of a host node.

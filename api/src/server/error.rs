@@ -1,5 +1,6 @@
 //! Errors as HTTP responses: the status from the error's class, the body `{"error": "..."}`.
 
+use axum::http::header::CONNECTION;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,28 +14,37 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            status_of(self.kind),
-            Json(ErrorBody {
-                error: self.message,
-            }),
-        )
-            .into_response()
+        let status = status_of(self.kind);
+        let body = Json(ErrorBody {
+            error: self.message,
+        });
+        if self.kind == ErrorKind::Timeout {
+            // The rest of a late body may still come: the connection cannot be reused.
+            ([(CONNECTION, "close")], (status, body)).into_response()
+        } else {
+            (status, body).into_response()
+        }
     }
 }
 
 /// 404 for a path the API does not have.
 pub async fn no_such_path(uri: axum::http::Uri) -> ApiError {
+    let path = match uri.path() {
+        "" => uri.to_string(),
+        path => path.to_string(),
+    };
     ApiError::new(
         ErrorKind::NotFound,
-        format!("there is no {} in this API", uri.path()),
+        format!("there is no {path} in this API"),
     )
 }
 

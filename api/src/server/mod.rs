@@ -1,9 +1,18 @@
 //! The API server: axum on a current-thread tokio runtime confined to its own thread
 //! (`api`), listening on a Unix socket, talking to the VMM only through a [`VmHandle`].
+//! Hostile clients are bounded by [`limits`]: connections in all and per client, and time
+//! limits on request heads, bodies and unread answers.
 
+pub mod audit;
 pub mod body;
+pub mod conn_io;
+pub mod connections;
 pub mod counters;
 pub mod error;
+pub mod limits;
+pub mod path_id;
+pub mod peer;
+pub mod raw;
 pub mod routes;
 pub mod socket;
 
@@ -23,7 +32,8 @@ use tokio::sync::oneshot;
 use self::counters::RequestCounters;
 use crate::request::VmHandle;
 
-/// How long a stopping server waits for requests in flight.
+/// How long a stopping server's thread is waited for (connections get
+/// [`connections::CONNECTION_GRACE`] of it to finish).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What every handler can reach.
@@ -35,15 +45,20 @@ pub struct AppState {
     pub requests: RequestCounters,
 }
 
-/// The whole application: the routes, 404 and 405 as JSON errors, the body limit, and the
-/// request counters.
+/// The whole application: the routes, 404 and 405 as JSON errors, the body limit, the
+/// request counters and the log of requests that change the VM.
 pub fn app(vm: VmHandle) -> Router {
-    let requests = RequestCounters::default();
+    app_counting(vm, RequestCounters::default())
+}
+
+/// The application, counting its answers in `requests`.
+pub fn app_counting(vm: VmHandle, requests: RequestCounters) -> Router {
     let (router, _openapi) = routes::api_routes().split_for_parts();
     router
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(audit::log_changes))
         .layer(axum::middleware::from_fn_with_state(
             requests.clone(),
             counters::count_requests,
@@ -83,12 +98,9 @@ pub fn start(listener: UnixListener, path: PathBuf, vm: VmHandle) -> io::Result<
                         return;
                     }
                 };
-                let serve = axum::serve(listener, app(vm)).with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                });
-                if let Err(err) = serve.await {
-                    log::error!("the API server failed: {err}");
-                }
+                let requests = RequestCounters::default();
+                let app = app_counting(vm, requests.clone());
+                connections::serve(listener, app, requests, stopped).await;
             });
         })?;
     Ok(ApiServer {

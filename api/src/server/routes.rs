@@ -6,7 +6,7 @@ mod balance;
 
 pub use self::balance::NO_POLICY;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::body::JsonBody;
+use super::path_id::PathId;
 use super::AppState;
 use crate::metrics_label::label_every_series;
 use crate::model::{
@@ -77,7 +78,7 @@ async fn get_vcpus(State(state): State<AppState>) -> Result<Json<Vec<VcpuInfo>>,
         (status = 413, body = ErrorBody), (status = 500, body = ErrorBody)))]
 async fn put_affinity(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(affinity): JsonBody<AffinityRequest>,
 ) -> Result<Json<VcpuInfo>, ApiError> {
     let vcpu = id

@@ -175,6 +175,7 @@ impl FakeVm {
                     host_cpu: Some(2 * node),
                     host_node: Some(node),
                     affinity: self.affinity.clone(),
+                    affinity_source: AffinitySource::Pin,
                     exits: 0,
                 }))
             }

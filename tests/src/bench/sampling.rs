@@ -46,7 +46,7 @@ pub fn script(rounds: usize) -> String {
         r#"facts
 launch() {{
     start_tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 1G \
-        --host-node 0 --prefault --api-sock $sock \
+        --host-node 0 --host-cpus any --prefault --api-sock $sock \
         --cmdline "$GUEST_CMDLINE tern_task=fill tern_mib=256 tern_seconds=100000"
     wait_for "cpu1: HB pass=2"
     now t; echo "REC ready epoch=$vm_epoch at=$t"

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::file::{ConfigFile, ConfigFileError};
+use super::host_cpus::{CpuList, HostCpus};
 use super::{
     ByteCount, ConsoleFilter, ConsoleSettings, DiskSpec, GuestNodeSpec, MemSize, MemoryBacking,
     NetSpec, VmConfig, VmName, DEFAULT_CMDLINE,
@@ -37,15 +38,27 @@ pub struct Cli {
     /// nodes].
     #[arg(long, value_name = "SIZE")]
     pub memory: Option<MemSize>,
-    /// A guest NUMA node: node=G,vcpus=LIST,memory=SIZE,host-node=H[,policy=bind|preferred].
+    /// A guest NUMA node:
+    /// node=G,vcpus=LIST,memory=SIZE,host-node=H[,policy=bind|preferred][,host-cpus=LIST|any].
     /// Repeat for each node; LIST is like 0-3,6. Without host-node the node's memory follows
-    /// the host's default policy. Replaces the nodes of --config.
+    /// the host's default policy. Its vCPUs are pinned to host-cpus, else to host-node's CPUs;
+    /// host-cpus=any leaves them unpinned. Replaces the nodes of --config.
     #[arg(long, value_name = "SPEC")]
     pub numa: Vec<GuestNodeSpec>,
-    /// Without --numa: bind all guest memory to this host node.
+    /// Without --numa: bind all guest memory to this host node (and pin the vCPUs to its
+    /// CPUs, unless --host-cpus says otherwise).
     #[arg(long, value_name = "H")]
     pub host_node: Option<u32>,
-    /// What backs guest memory on the host [default: anon].
+    /// Without --numa: pin the vCPUs to these host CPUs (LIST like 0-3,6), or leave them
+    /// unpinned (any) [default: --host-node's CPUs, else unpinned].
+    #[arg(long, value_name = "LIST|any")]
+    pub host_cpus: Option<HostCpus>,
+    /// Run tern's own threads (event loop, devices, API, balancer, heat, console) on these
+    /// host CPUs [default: every CPU tern may use].
+    #[arg(long, value_name = "LIST")]
+    pub vmm_cpus: Option<CpuList>,
+    /// What backs guest memory on the host: thp (transparent huge pages, MADV_HUGEPAGE), anon
+    /// (base pages only, MADV_NOHUGEPAGE) or hugetlb (reserved 2 MiB pages) [default: thp].
     #[arg(long, value_enum, value_name = "KIND")]
     pub memory_backing: Option<MemoryBacking>,
     /// Populate all guest memory (on its host nodes) before the guest starts.
@@ -128,6 +141,8 @@ impl Cli {
             memory: self.memory.or(file.memory),
             numa,
             host_node: self.host_node.or(file.host_node),
+            host_cpus: self.host_cpus.or(file.host_cpus),
+            vmm_cpus: self.vmm_cpus.map(|list| list.0).or(file.vmm_cpus),
             backing: self
                 .memory_backing
                 .or(file.memory_backing)
@@ -190,8 +205,9 @@ mod tests {
         "memory": 1024,
         "numa": [
             {"node": 0, "vcpus": [0], "memory": "512M", "host_node": 0},
-            {"node": 1, "vcpus": "1", "memory": 512, "host_node": 1, "policy": "preferred"}
+            {"node": 1, "vcpus": "1", "memory": 512, "host_node": 1, "policy": "preferred", "host_cpus": "3"}
         ],
+        "vmm_cpus": "0-1",
         "memory_backing": "thp",
         "prefault": true,
         "print_placement_on_exit": true,
@@ -206,6 +222,8 @@ mod tests {
     fn defaults() {
         let config = parse(&["--kernel", "/k"]).unwrap();
         assert_eq!(config, VmConfig::new("/k"));
+        assert_eq!(config.backing, MemoryBacking::Thp);
+        assert_eq!((config.host_cpus, config.vmm_cpus), (None, None));
     }
 
     #[test]
@@ -224,9 +242,11 @@ mod tests {
             "--numa",
             "node=0,vcpus=0,memory=512M,host-node=0",
             "--numa",
-            "node=1,vcpus=1,memory=512M,host-node=1",
+            "node=1,vcpus=1,memory=512M,host-node=1,host-cpus=2-3,5",
+            "--vmm-cpus",
+            "0,4",
             "--memory-backing",
-            "thp",
+            "anon",
             "--prefault",
             "--print-placement-on-exit",
             "--api-sock",
@@ -255,7 +275,12 @@ mod tests {
         );
         assert_eq!(config.numa.len(), 2);
         assert_eq!(config.numa[1].host_node, Some(1));
-        assert_eq!(config.backing, MemoryBacking::Thp);
+        assert_eq!(
+            config.numa[1].host_cpus,
+            Some(HostCpus::List(vec![2, 3, 5]))
+        );
+        assert_eq!(config.vmm_cpus, Some(vec![0, 4]));
+        assert_eq!(config.backing, MemoryBacking::Anon);
         assert!(config.prefault && config.print_placement_on_exit);
         assert_eq!(config.api_sock, Some(PathBuf::from("/run/t.sock")));
         let config = parse(&[
@@ -263,13 +288,15 @@ mod tests {
             "/k",
             "--host-node",
             "1",
+            "--host-cpus",
+            "any",
             "--memory-backing",
             "hugetlb",
         ])
         .unwrap();
         assert_eq!(
-            (config.host_node, config.backing),
-            (Some(1), MemoryBacking::Hugetlb)
+            (config.host_node, config.host_cpus, config.backing),
+            (Some(1), Some(HostCpus::Any), MemoryBacking::Hugetlb)
         );
     }
 
@@ -295,6 +322,14 @@ mod tests {
         );
         let err = parse(&["--kernel", "/k", "--console-filter", "maybe"]).unwrap_err();
         assert!(one_line(&err).contains("maybe"), "{}", one_line(&err));
+        let err = parse(&["--kernel", "/k", "--host-cpus", "all"]).unwrap_err();
+        assert!(
+            one_line(&err).contains("'all' is not a list of numbers like 0-3,6"),
+            "{}",
+            one_line(&err)
+        );
+        let err = parse(&["--kernel", "/k", "--vmm-cpus", "any"]).unwrap_err();
+        assert!(one_line(&err).contains("'any'"), "{}", one_line(&err));
         let err = parse(&["--kernel", "/k", "--memory-backing", "gold"]).unwrap_err();
         assert!(one_line(&err).contains("gold"), "{}", one_line(&err));
         let err = parse(&["--kernel", "/k", "--name", "a b"]).unwrap_err();
@@ -322,12 +357,13 @@ mod tests {
     fn a_full_file_is_the_vm() {
         let (dir, path) = config_file(FILE);
         let config = cli(&["--config", &path]).unwrap().into_config().unwrap();
-        let node = |node, vcpu, policy| GuestNodeSpec {
+        let node = |node, vcpu, policy, host_cpus| GuestNodeSpec {
             node,
             vcpus: vec![vcpu],
             memory: MemSize::from_mib(512),
             host_node: Some(node),
             policy,
+            host_cpus,
         };
         let expected = VmConfig {
             kernel: "/images/bzImage".into(),
@@ -336,10 +372,12 @@ mod tests {
             vcpus: Some(2),
             memory: Some(MemSize::from_mib(1024)),
             numa: vec![
-                node(0, 0, HostPolicy::Bind),
-                node(1, 1, HostPolicy::Preferred),
+                node(0, 0, HostPolicy::Bind, None),
+                node(1, 1, HostPolicy::Preferred, Some(HostCpus::List(vec![3]))),
             ],
             host_node: None,
+            host_cpus: None,
+            vmm_cpus: Some(vec![0, 1]),
             backing: MemoryBacking::Thp,
             prefault: true,
             print_placement_on_exit: true,
@@ -426,6 +464,15 @@ mod tests {
         let config =
             with_file(r#"{"kernel": "/k", "host_node": 0}"#, &["--host-node", "1"]).unwrap();
         assert_eq!(config.host_node, Some(1));
+        let config = with_file(
+            r#"{"kernel": "/k", "host_cpus": "1", "vmm_cpus": "0"}"#,
+            &["--host-cpus", "any", "--vmm-cpus", "2-3"],
+        )
+        .unwrap();
+        assert_eq!(
+            (config.host_cpus, config.vmm_cpus),
+            (Some(HostCpus::Any), Some(vec![2, 3]))
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::devices::{DeviceSpecError, FileDisk, FileNet};
+use super::host_cpus::HostCpus;
 use super::{
     ByteCount, ConsoleFilter, ConsoleSettings, DiskSpec, GuestNodeSpec, HostPolicy, MemSize,
     MemoryBacking, NetSpec, VmName,
@@ -34,6 +35,10 @@ pub struct ConfigFile {
     pub numa: Option<Vec<GuestNodeSpec>>,
     /// Without `numa`: the host node all guest memory is bound to.
     pub host_node: Option<u32>,
+    /// Without `numa`: the host CPUs the vCPUs are pinned to.
+    pub host_cpus: Option<HostCpus>,
+    /// The host CPUs of tern's own threads.
+    pub vmm_cpus: Option<Vec<u32>>,
     /// What backs guest RAM.
     pub memory_backing: Option<MemoryBacking>,
     /// Touch all guest memory before the guest starts.
@@ -146,6 +151,8 @@ impl ConfigFile {
             memory: file.memory.map(|size| size.0),
             numa,
             host_node: file.host_node,
+            host_cpus: file.host_cpus.map(|cpus| cpus.0),
+            vmm_cpus: file.vmm_cpus.map(|cpus| cpus.0),
             memory_backing: file.memory_backing.map(|backing| backing.0),
             prefault: file.prefault.unwrap_or(false),
             print_placement_on_exit: file.print_placement_on_exit.unwrap_or(false),
@@ -181,6 +188,8 @@ struct FileVm {
     memory: Option<FileSize>,
     numa: Option<Vec<FileNumaNode>>,
     host_node: Option<u32>,
+    host_cpus: Option<FileHostCpus>,
+    vmm_cpus: Option<FileCpuList>,
     memory_backing: Option<FileBacking>,
     prefault: Option<bool>,
     print_placement_on_exit: Option<bool>,
@@ -208,6 +217,7 @@ struct FileNumaNode {
     memory: FileSize,
     host_node: Option<u32>,
     policy: Option<FilePolicy>,
+    host_cpus: Option<FileHostCpus>,
 }
 
 impl<'de> Deserialize<'de> for FileVm {
@@ -265,6 +275,7 @@ impl FileNumaNode {
             memory: self.memory.0,
             host_node: self.host_node,
             policy: self.policy.map(|policy| policy.0).unwrap_or_default(),
+            host_cpus: self.host_cpus.map(|cpus| cpus.0),
         })
     }
 }
@@ -419,6 +430,59 @@ impl<'de> Visitor<'de> for FileVcpusVisitor {
     }
 }
 
+/// A non-empty CPU list: a string such as `"0-3,6"`, or an array of integers.
+#[derive(Debug)]
+struct FileCpuList(Vec<u32>);
+
+impl<'de> Deserialize<'de> for FileCpuList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_any(FileHostCpusVisitor(
+            "a CPU list: a string like \"0-3,6\" or an array of integers",
+        ))? {
+            HostCpus::List(cpus) => Ok(Self(cpus)),
+            HostCpus::Any => Err(de::Error::custom(
+                "\"any\" is not a CPU list here; give CPUs like \"0-3,6\"",
+            )),
+        }
+    }
+}
+
+/// Host CPUs for vCPUs: `"any"`, a string such as `"0-3,6"`, or an array of integers.
+#[derive(Debug)]
+struct FileHostCpus(HostCpus);
+
+impl<'de> Deserialize<'de> for FileHostCpus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(FileHostCpusVisitor(
+                "host CPUs: \"any\", a string like \"0-3,6\" or an array of integers",
+            ))
+            .map(Self)
+    }
+}
+
+struct FileHostCpusVisitor(&'static str);
+
+impl<'de> Visitor<'de> for FileHostCpusVisitor {
+    type Value = HostCpus;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<HostCpus, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HostCpus, A::Error> {
+        let mut cpus = Vec::new();
+        while let Some(cpu) = seq.next_element::<u32>()? {
+            cpus.push(cpu);
+        }
+        HostCpus::list(cpus).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,9 +495,10 @@ mod tests {
         "vcpus": 4,
         "memory": "2G",
         "numa": [
-            {"node": 0, "vcpus": "0-1", "memory": "1G", "host_node": 0},
-            {"node": 1, "vcpus": [3, 2], "memory": 1024, "host_node": 1, "policy": "preferred"}
+            {"node": 0, "vcpus": "0-1", "memory": "1G", "host_node": 0, "host_cpus": "0-1,4"},
+            {"node": 1, "vcpus": [3, 2], "memory": 1024, "host_node": 1, "policy": "preferred", "host_cpus": "any"}
         ],
+        "vmm_cpus": [7, 6],
         "memory_backing": "thp",
         "prefault": true,
         "print_placement_on_exit": true,
@@ -458,12 +523,13 @@ mod tests {
     #[test]
     fn reads_every_key() {
         let file = parse(FULL).unwrap();
-        let node = |node, vcpus: &[u32], host_node, policy| GuestNodeSpec {
+        let node = |node, vcpus: &[u32], host_node, policy, host_cpus| GuestNodeSpec {
             node,
             vcpus: vcpus.to_vec(),
             memory: MemSize::from_mib(1024),
             host_node: Some(host_node),
             policy,
+            host_cpus: Some(host_cpus),
         };
         let expected = ConfigFile {
             kernel: Some("/images/bzImage".into()),
@@ -472,10 +538,18 @@ mod tests {
             vcpus: Some(4),
             memory: Some(MemSize::from_mib(2048)),
             numa: Some(vec![
-                node(0, &[0, 1], 0, HostPolicy::Bind),
-                node(1, &[2, 3], 1, HostPolicy::Preferred),
+                node(
+                    0,
+                    &[0, 1],
+                    0,
+                    HostPolicy::Bind,
+                    HostCpus::List(vec![0, 1, 4]),
+                ),
+                node(1, &[2, 3], 1, HostPolicy::Preferred, HostCpus::Any),
             ]),
             host_node: None,
+            host_cpus: None,
+            vmm_cpus: Some(vec![6, 7]),
             memory_backing: Some(MemoryBacking::Thp),
             prefault: true,
             print_placement_on_exit: true,
@@ -495,6 +569,11 @@ mod tests {
         assert_eq!(file.host_node, Some(1));
         assert_eq!(file.memory_backing, Some(MemoryBacking::Hugetlb));
         assert_eq!(parse("{}").unwrap(), ConfigFile::default());
+        let file = parse(r#"{"host_node": 1, "host_cpus": [3, 2, 3], "vmm_cpus": "0"}"#).unwrap();
+        assert_eq!(file.host_cpus, Some(HostCpus::List(vec![2, 3])));
+        assert_eq!(file.vmm_cpus, Some(vec![0]));
+        let file = parse(r#"{"host_node": 1, "host_cpus": "any"}"#).unwrap();
+        assert_eq!(file.host_cpus, Some(HostCpus::Any));
     }
 
     #[test]
@@ -608,6 +687,24 @@ mod tests {
         let err = parse_err("{\n  \"name\": \"web 1\"\n}");
         assert!(err.contains("the VM name 'web 1' may only hold"), "{err}");
         assert!(err.contains(" at line "), "{err}");
+        let err = parse_err(r#"{"host_cpus": "all"}"#);
+        assert!(
+            err.contains(
+                "'all' is not a list of numbers like 0-3,6; use a CPU list like 0-3,6 or any"
+            ),
+            "{err}"
+        );
+        let err = parse_err(r#"{"host_cpus": []}"#);
+        assert!(err.contains("the list is empty"), "{err}");
+        let err = parse_err(r#"{"numa": [{"node": 0, "memory": 64, "host_cpus": 3}]}"#);
+        assert!(
+            err.contains("invalid type: integer `3`, expected host CPUs: \"any\", a string like"),
+            "{err}"
+        );
+        let err = parse_err(r#"{"vmm_cpus": "any"}"#);
+        assert!(err.contains("\"any\" is not a CPU list here"), "{err}");
+        let err = parse_err(r#"{"vmm_cpus": true}"#);
+        assert!(err.contains("expected a CPU list"), "{err}");
         let err = parse_err(r#"{"memory_backing": 2}"#);
         assert!(
             err.contains("invalid type: integer `2`, expected a string"),

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod console;
 pub mod devices;
 pub mod file;
+pub mod host_cpus;
 pub mod name;
 pub mod nodes;
 pub mod numa;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 pub use self::console::{ByteCount, ConsoleFilter, ConsoleSettings};
 pub use self::devices::{DiskSpec, NetSpec};
 pub use self::file::{ConfigFile, ConfigFileError};
+pub use self::host_cpus::HostCpus;
 pub use self::name::VmName;
 pub use self::nodes::GuestNode;
 pub use self::numa::{GuestNodeSpec, HostPolicy};
@@ -34,10 +36,11 @@ pub const DEFAULT_MEMORY: MemSize = MemSize::from_mib(256);
 /// What backs guest RAM on the host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum MemoryBacking {
-    /// Anonymous memory in base pages (or huge pages if the host's THP setting is "always").
-    #[default]
+    /// Anonymous memory in base pages only (madvise MADV_NOHUGEPAGE, so even where the host's
+    /// THP mode is "always").
     Anon,
     /// Anonymous memory advised to transparent huge pages (madvise MADV_HUGEPAGE).
+    #[default]
     Thp,
     /// 2 MiB hugetlbfs pages (MAP_HUGETLB), reserved on the host beforehand.
     Hugetlb,
@@ -60,6 +63,10 @@ pub struct VmConfig {
     pub numa: Vec<GuestNodeSpec>,
     /// Without `--numa`: the host node the guest's memory is bound to.
     pub host_node: Option<u32>,
+    /// Without `--numa`: the host CPUs the vCPUs are pinned to (else `host_node`'s, if given).
+    pub host_cpus: Option<HostCpus>,
+    /// The host CPUs tern's own (non-vCPU) threads run on, if given.
+    pub vmm_cpus: Option<Vec<u32>>,
     /// What backs guest RAM.
     pub backing: MemoryBacking,
     /// Touch all guest memory before the guest starts.
@@ -98,6 +105,8 @@ impl VmConfig {
             memory: None,
             numa: Vec::new(),
             host_node: None,
+            host_cpus: None,
+            vmm_cpus: None,
             backing: MemoryBacking::default(),
             prefault: false,
             print_placement_on_exit: false,

@@ -4,7 +4,7 @@
 use balancer::idlist::format_id_list;
 use balancer::mempolicy::MemPolicy;
 
-use super::{HostPolicy, MemSize, VmConfig, DEFAULT_MEMORY, DEFAULT_VCPUS};
+use super::{HostCpus, HostPolicy, MemSize, VmConfig, DEFAULT_MEMORY, DEFAULT_VCPUS};
 
 /// One guest NUMA node, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct GuestNode {
     pub memory: MemSize,
     /// The host memory policy of its RAM.
     pub policy: MemPolicy,
+    /// The host CPUs asked for its vCPUs (`None`: its host node's, if it has one).
+    pub host_cpus: Option<HostCpus>,
 }
 
 /// A configuration that contradicts itself.
@@ -71,6 +73,9 @@ pub enum NodesError {
     /// `--host-node` together with `--numa`.
     #[error("--host-node applies without --numa; with --numa give host-node= in each node")]
     HostNodeWithNuma,
+    /// `--host-cpus` together with `--numa`.
+    #[error("--host-cpus applies without --numa; with --numa give host-cpus= in each node")]
+    HostCpusWithNuma,
 }
 
 fn policy_of(host_node: Option<u32>, policy: HostPolicy) -> MemPolicy {
@@ -90,10 +95,14 @@ pub fn guest_nodes(config: &VmConfig) -> Result<Vec<GuestNode>, NodesError> {
             vcpus: (0..vcpus).collect(),
             memory: config.memory.unwrap_or(DEFAULT_MEMORY),
             policy: policy_of(config.host_node, HostPolicy::Bind),
+            host_cpus: config.host_cpus.clone(),
         }]);
     }
     if config.host_node.is_some() {
         return Err(NodesError::HostNodeWithNuma);
+    }
+    if config.host_cpus.is_some() {
+        return Err(NodesError::HostCpusWithNuma);
     }
     let mut specs: Vec<_> = config.numa.iter().collect();
     specs.sort_by_key(|s| s.node);
@@ -150,6 +159,7 @@ pub fn guest_nodes(config: &VmConfig) -> Result<Vec<GuestNode>, NodesError> {
             vcpus: s.vcpus.clone(),
             memory: s.memory,
             policy: policy_of(s.host_node, s.policy),
+            host_cpus: s.host_cpus.clone(),
         })
         .collect())
 }
@@ -169,8 +179,10 @@ mod tests {
         let mut c = VmConfig::new("/k");
         c.vcpus = Some(3);
         c.host_node = Some(1);
+        c.host_cpus = Some(HostCpus::List(vec![2]));
         let nodes = guest_nodes(&c).unwrap();
         assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].host_cpus, Some(HostCpus::List(vec![2])));
         assert_eq!(nodes[0].vcpus, vec![0, 1, 2]);
         assert_eq!(nodes[0].memory, DEFAULT_MEMORY);
         assert_eq!(nodes[0].policy, MemPolicy::Bind(1));
@@ -248,6 +260,9 @@ mod tests {
         let mut c = config(&["node=0,vcpus=0,memory=1G"]);
         c.host_node = Some(0);
         assert_eq!(guest_nodes(&c).unwrap_err(), NodesError::HostNodeWithNuma);
+        c.host_node = None;
+        c.host_cpus = Some(HostCpus::Any);
+        assert_eq!(guest_nodes(&c).unwrap_err(), NodesError::HostCpusWithNuma);
     }
 
     #[test]

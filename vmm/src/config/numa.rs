@@ -1,11 +1,13 @@
-//! `--numa node=G,vcpus=LIST,memory=SIZE,host-node=H[,policy=bind|preferred]`: one guest NUMA
-//! node, the vCPUs and memory it owns, and the host node its memory is bound to.
+//! `--numa node=G,vcpus=LIST,memory=SIZE,host-node=H[,policy=bind|preferred][,host-cpus=LIST|any]`:
+//! one guest NUMA node, the vCPUs and memory it owns, the host node its memory is bound to,
+//! and the host CPUs its vCPUs are pinned to.
 
 use std::fmt;
 use std::str::FromStr;
 
 use balancer::idlist::parse_id_list;
 
+use super::host_cpus::HostCpus;
 use super::size::MemSize;
 
 /// How a guest node's memory is tied to its host node.
@@ -40,6 +42,8 @@ pub struct GuestNodeSpec {
     pub host_node: Option<u32>,
     /// How it is bound.
     pub policy: HostPolicy,
+    /// The host CPUs its vCPUs are pinned to, if given (else its host node's, if it has one).
+    pub host_cpus: Option<HostCpus>,
 }
 
 /// Why a `--numa` argument could not be read.
@@ -49,7 +53,7 @@ pub enum NumaSpecError {
     #[error("'{0}' is not key=value (expected node=G,vcpus=LIST,memory=SIZE,host-node=H[,policy=bind|preferred])")]
     NotKeyValue(String),
     /// An unknown key.
-    #[error("unknown key '{0}' (known: node, vcpus, memory, host-node, policy)")]
+    #[error("unknown key '{0}' (known: node, vcpus, memory, host-node, policy, host-cpus)")]
     UnknownKey(String),
     /// A key given twice.
     #[error("'{0}' is given twice")]
@@ -86,19 +90,26 @@ impl FromStr for GuestNodeSpec {
     fn from_str(text: &str) -> Result<Self, NumaSpecError> {
         let (mut node, mut memory, mut host_node, mut policy) = (None, None, None, None);
         let mut vcpus: Option<Vec<u32>> = None;
+        let mut host_cpus: Option<String> = None;
+        // The list key read last: its list may go on after a comma (`vcpus=0-1,3`).
+        let mut last_list: Option<&'static str> = None;
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            // The vCPU list itself may hold commas: `vcpus=0-1,3` continues with `3`.
             let Some((key, value)) = part.split_once('=') else {
-                match vcpus.as_mut() {
-                    Some(list) => {
+                match (last_list, vcpus.as_mut(), host_cpus.as_mut()) {
+                    (Some("vcpus"), Some(list), _) => {
                         let more = parse_id_list(part).map_err(|e| bad("vcpus", part, e))?;
                         list.extend(more);
-                        continue;
                     }
-                    None => return Err(NumaSpecError::NotKeyValue(part.to_string())),
+                    (Some("host-cpus"), _, Some(list)) => {
+                        list.push(',');
+                        list.push_str(part);
+                    }
+                    _ => return Err(NumaSpecError::NotKeyValue(part.to_string())),
                 }
+                continue;
             };
             let repeated = || NumaSpecError::Repeated(key.to_string());
+            last_list = None;
             match key.trim() {
                 "node" => {
                     let v = value.parse().map_err(|e| bad("node", value, e))?;
@@ -107,6 +118,7 @@ impl FromStr for GuestNodeSpec {
                 "vcpus" => {
                     let v = parse_id_list(value).map_err(|e| bad("vcpus", value, e))?;
                     vcpus.replace(v).map_or(Ok(()), |_| Err(repeated()))?;
+                    last_list = Some("vcpus");
                 }
                 "memory" => {
                     let v: MemSize = value.parse().map_err(|e| bad("memory", value, e))?;
@@ -124,12 +136,21 @@ impl FromStr for GuestNodeSpec {
                     };
                     policy.replace(v).map_or(Ok(()), |_| Err(repeated()))?;
                 }
+                "host-cpus" => {
+                    host_cpus
+                        .replace(value.to_string())
+                        .map_or(Ok(()), |_| Err(repeated()))?;
+                    last_list = Some("host-cpus");
+                }
                 other => return Err(NumaSpecError::UnknownKey(other.to_string())),
             }
         }
         if policy.is_some() && host_node.is_none() {
             return Err(NumaSpecError::PolicyWithoutHostNode);
         }
+        let host_cpus = host_cpus
+            .map(|list| list.parse().map_err(|e| bad("host-cpus", &list, e)))
+            .transpose()?;
         let mut vcpus = vcpus.unwrap_or_default();
         vcpus.sort_unstable();
         vcpus.dedup();
@@ -139,6 +160,7 @@ impl FromStr for GuestNodeSpec {
             memory: memory.ok_or(NumaSpecError::Missing("memory"))?,
             host_node,
             policy: policy.unwrap_or_default(),
+            host_cpus,
         })
     }
 }
@@ -159,6 +181,42 @@ mod tests {
         assert_eq!(s.memory.mib(), 1024);
         assert_eq!(s.host_node, Some(2));
         assert_eq!(s.policy, HostPolicy::Preferred);
+        assert_eq!(s.host_cpus, None);
+    }
+
+    #[test]
+    fn reads_host_cpus_lists_and_any() {
+        let s = spec("node=0,vcpus=0-1,3,host-cpus=4-5,7,memory=1G,host-node=1").unwrap();
+        assert_eq!(s.vcpus, vec![0, 1, 3]);
+        assert_eq!(s.host_cpus, Some(HostCpus::List(vec![4, 5, 7])));
+        let s = spec("node=0,vcpus=0,memory=1G,host-cpus=2,vcpus=1").unwrap_err();
+        assert_eq!(s, NumaSpecError::Repeated("vcpus".into()));
+        let s = spec("node=0,vcpus=0,memory=1G,host-node=0,host-cpus=any").unwrap();
+        assert_eq!(s.host_cpus, Some(HostCpus::Any));
+        let s = spec("node=0,vcpus=0,memory=1G,host-cpus=1").unwrap();
+        assert_eq!(
+            (s.host_node, s.host_cpus),
+            (None, Some(HostCpus::List(vec![1])))
+        );
+        let err = spec("node=0,vcpus=0,memory=1G,host-cpus=any,2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("bad host-cpus 'any,2'"), "{err}");
+        let err = spec("node=0,vcpus=0,memory=1G,host-cpus=")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "bad host-cpus '': the list is empty; use a CPU list like 0-3,6 or any"
+        );
+        assert_eq!(
+            spec("node=0,memory=1G,host-cpus=1,2,host-cpus=3").unwrap_err(),
+            NumaSpecError::Repeated("host-cpus".into())
+        );
+        assert_eq!(
+            spec("node=0,memory=1G,5").unwrap_err(),
+            NumaSpecError::NotKeyValue("5".into())
+        );
     }
 
     #[test]

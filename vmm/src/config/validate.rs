@@ -1,6 +1,12 @@
 //! The guest nodes checked against the host: host nodes that exist, room for bound memory,
 //! huge pages for hugetlb backing, and sizes the backing can map. All before anything is
 //! mapped.
+//!
+//! Transparent huge pages take any size, but only whole, aligned 2 MiB blocks become huge
+//! pages: a guest node whose size is not a multiple of 2 MiB leaves its last MiB in base
+//! pages and starts the guest nodes after it off a 2 MiB boundary in guest-physical space,
+//! where KVM cannot map them with huge pages either. That costs a warning, not an error,
+//! since `thp` is the default backing.
 
 use balancer::idlist::format_id_list;
 use balancer::mempolicy::MemPolicy;
@@ -55,21 +61,43 @@ pub enum HostFitError {
     },
 }
 
+/// The first guest node whose memory is not a whole number of 2 MiB pages.
+fn first_partial_huge_page(nodes: &[GuestNode]) -> Option<&GuestNode> {
+    nodes.iter().find(|n| n.memory.mib() % HUGE_PAGE_MIB != 0)
+}
+
 /// Checks that every guest node's memory is a whole number of the backing's pages.
 pub fn check_backing(nodes: &[GuestNode], backing: MemoryBacking) -> Result<(), HostFitError> {
-    let name = match backing {
-        MemoryBacking::Anon => return Ok(()),
-        MemoryBacking::Thp => "thp",
-        MemoryBacking::Hugetlb => "hugetlb",
-    };
-    match nodes.iter().find(|n| n.memory.mib() % HUGE_PAGE_MIB != 0) {
+    if backing != MemoryBacking::Hugetlb {
+        return Ok(());
+    }
+    match first_partial_huge_page(nodes) {
         Some(n) => Err(HostFitError::NotHugePageMultiple {
             node: n.id,
             memory: n.memory,
-            backing: name,
+            backing: "hugetlb",
         }),
         None => Ok(()),
     }
+}
+
+/// For `thp` backing, the warning for a guest node that huge pages cannot cover whole.
+pub fn partial_huge_pages(nodes: &[GuestNode], backing: MemoryBacking) -> Option<String> {
+    if backing != MemoryBacking::Thp {
+        return None;
+    }
+    let n = first_partial_huge_page(nodes)?;
+    Some(format!(
+        "guest node {} has {} of memory, not a multiple of 2 MiB: its last MiB{} cannot be in \
+         huge pages",
+        n.id,
+        n.memory,
+        if nodes.last().is_some_and(|last| last.id != n.id) {
+            " and the guest nodes after it"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// Checks `nodes` against `host`.
@@ -163,6 +191,7 @@ mod tests {
             vcpus: vec![id],
             memory: MemSize::from_mib(mib),
             policy,
+            host_cpus: None,
         }
     }
 
@@ -205,6 +234,26 @@ mod tests {
         );
         let nodes = [node(0, 1200, MemPolicy::Preferred(1))];
         assert!(check_against_host(&nodes, MemoryBacking::Anon, &host([0, 0])).is_ok());
+    }
+
+    #[test]
+    fn thp_takes_any_size_with_a_warning_for_partial_huge_pages() {
+        let odd = [
+            node(0, 3, MemPolicy::Default),
+            node(1, 4, MemPolicy::Default),
+        ];
+        assert!(check_backing(&odd, MemoryBacking::Thp).is_ok());
+        assert_eq!(
+            partial_huge_pages(&odd, MemoryBacking::Thp).unwrap(),
+            "guest node 0 has 3 MiB of memory, not a multiple of 2 MiB: its last MiB and the \
+             guest nodes after it cannot be in huge pages"
+        );
+        assert!(partial_huge_pages(&odd[1..], MemoryBacking::Thp).is_none());
+        assert!(partial_huge_pages(&odd, MemoryBacking::Anon).is_none());
+        let last = [node(0, 5, MemPolicy::Default)];
+        assert!(partial_huge_pages(&last, MemoryBacking::Thp)
+            .unwrap()
+            .ends_with("its last MiB cannot be in huge pages"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The VMM's side of the API: answers each request on the main thread, from the VM's own
-//! state (plan, guest RAM, vCPU control, exit signal).
+//! The VMM's side of the API: answers each request from the VM's own state (plan, guest RAM,
+//! vCPU control, exit signal), on the main thread, or on the worker for slow ones ([`worker`]).
 
 pub mod device_metrics;
 pub mod info;
@@ -8,6 +8,7 @@ pub mod placement;
 pub mod rebalance;
 pub mod subscriber;
 pub mod vcpus;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -26,6 +26,10 @@ const MIB: f64 = (1u64 << 20) as f64;
 /// Hot chunks listed per guest node.
 const HOT_CHUNKS: usize = 8;
 
+/// The most move-pages workers a rebalance may ask for, whatever the host; on a host, at most
+/// the CPUs tern may use.
+pub const MAX_WORKERS: u32 = 64;
+
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequest, message)
 }
@@ -212,8 +216,11 @@ impl VmControl {
         let request = self.policy_request(req, policy, &host)?;
         let rate_limit = rate_limit(req.max_mib_per_s)?;
         let workers = req.workers.unwrap_or(1);
-        if !(1..=64).contains(&workers) {
-            return Err(bad(format!("\"workers\" must be 1 to 64, not {workers}")));
+        let max_workers = (self.usable_cpus.len() as u32).clamp(1, MAX_WORKERS);
+        if !(1..=max_workers).contains(&workers) {
+            return Err(bad(format!(
+                "\"workers\" must be 1 to {max_workers} (the CPUs tern may use, at most {MAX_WORKERS}), not {workers}"
+            )));
         }
         let batch = req.batch_pages.unwrap_or(DEFAULT_BATCH_PAGES as u32);
         if !(1..=65536).contains(&batch) {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use api::model::{AffinityRequest, VcpuInfo, VcpuPlacement};
+use api::model::{AffinityRequest, AffinitySource, VcpuInfo, VcpuPlacement};
 use api::request::{ApiError, ErrorKind};
 use balancer::idlist::format_id_list;
 use balancer::topology::HostTopology;
@@ -43,6 +43,22 @@ impl VmControl {
         }
     }
 
+    /// Where vCPU `id`'s affinity came from: an operator's pin wins over the launch's.
+    fn affinity_source(&self, id: u32) -> AffinitySource {
+        let pins = self
+            .vcpus
+            .vcpus()
+            .get(id as usize)
+            .map_or(0, |v| v.pins.load(Ordering::SeqCst));
+        if pins > 0 {
+            AffinitySource::Pin
+        } else if self.plan.threads.pinned_at_launch(id) {
+            AffinitySource::Launch
+        } else {
+            AffinitySource::None
+        }
+    }
+
     fn vcpu_info(&self, id: u32, host: Option<&HostTopology>) -> VcpuInfo {
         let shared = self.vcpus.vcpus().get(id as usize);
         let placement = self.vcpu_placement(id, host);
@@ -53,6 +69,7 @@ impl VmControl {
             host_cpu: placement.host_cpu,
             host_node: placement.host_node,
             affinity: placement.affinity,
+            affinity_source: self.affinity_source(id),
             exits: shared.map_or(0, |v| v.exits.total()),
         }
     }

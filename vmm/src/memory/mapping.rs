@@ -113,6 +113,11 @@ impl HostMapping {
         self.advise(libc::MADV_HUGEPAGE)
     }
 
+    /// Asks for base pages only (MADV_NOHUGEPAGE), whatever the host's THP mode.
+    pub fn advise_no_huge_pages(&self) -> io::Result<()> {
+        self.advise(libc::MADV_NOHUGEPAGE)
+    }
+
     /// Populates every page now (MADV_POPULATE_WRITE), where the memory policy says.
     pub fn populate(&self) -> io::Result<()> {
         self.advise(MADV_POPULATE_WRITE)

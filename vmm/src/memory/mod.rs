@@ -6,6 +6,7 @@
 
 pub mod layout;
 pub mod mapping;
+pub mod thp;
 
 use std::sync::Mutex;
 
@@ -58,11 +59,7 @@ fn map_range(range: &RamRange, policy: &MemPolicy, backing: Backing) -> Result<H
         MemoryBacking::Anon | MemoryBacking::Thp => HostMapping::anonymous(len),
     }
     .map_err(|e| Error::MapGuestMemory(range.size, e))?;
-    if backing.kind == MemoryBacking::Thp {
-        mapping
-            .advise_huge_pages()
-            .map_err(|e| Error::MapGuestMemory(range.size, e))?;
-    }
+    thp::advise_page_size(&mapping, backing.kind);
     if *policy != MemPolicy::Default {
         // Default never reaches here: GuestRam::new turns it into Local.
         set_policy(mapping.as_ptr() as u64, range.size, policy, 0).map_err(|e| {

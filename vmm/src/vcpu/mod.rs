@@ -21,11 +21,17 @@ pub struct VcpuThread {
     handle: JoinHandle<()>,
 }
 
-/// Starts vCPU `index` on its own thread.
-pub fn spawn_vcpu(fd: VcpuFd, index: u8, ctx: VcpuContext) -> Result<VcpuThread, Error> {
+/// Starts vCPU `index` on its own thread, which first moves itself onto `affinity` (if
+/// given), before it enters the guest.
+pub fn spawn_vcpu(
+    fd: VcpuFd,
+    index: u8,
+    ctx: VcpuContext,
+    affinity: Option<Vec<u32>>,
+) -> Result<VcpuThread, Error> {
     let handle = std::thread::Builder::new()
         .name(format!("vcpu{index}"))
-        .spawn(move || run::run_vcpu(fd, index, ctx))
+        .spawn(move || run::run_vcpu(fd, index, ctx, affinity))
         .map_err(|e| Error::Thread(format!("vcpu{index}"), e))?;
     Ok(VcpuThread { index, handle })
 }

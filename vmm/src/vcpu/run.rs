@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use balancer::idlist::format_id_list;
+use balancer::vcpu_placement::set_affinity;
 use kvm_bindings::{
     kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION,
     KVM_INTERNAL_ERROR_SIMUL_EX, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH,
@@ -139,8 +141,31 @@ fn internal_error_of(run: &kvm_run) -> String {
     internal_error_reason(internal.suberror, &internal.data[..ndata])
 }
 
-/// Runs vCPU `index` until the VM is asked to stop.
-pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext) {
+/// Lets KVM do its first-run setup of the vCPU without entering the guest: KVM_RUN with
+/// `immediate_exit` set returns EINTR at once. Kernel workers KVM starts in tern's process on
+/// a vCPU's first run (Linux 6.13 and later: `kvm-nx-lpage-recovery`) copy the affinity of
+/// the thread that ran it; done before the vCPU thread pins itself, they get the CPUs of
+/// tern's own threads, not one vCPU's.
+fn first_run_outside_the_guest(fd: &mut VcpuFd) {
+    fd.set_kvm_immediate_exit(1);
+    let _ = fd.run();
+    fd.set_kvm_immediate_exit(0);
+}
+
+/// Runs vCPU `index` until the VM is asked to stop, on the host CPUs `affinity` (if given) from
+/// before its first guest instruction.
+pub fn run_vcpu(mut fd: VcpuFd, index: u8, ctx: VcpuContext, affinity: Option<Vec<u32>>) {
+    if let Some(cpus) = affinity {
+        first_run_outside_the_guest(&mut fd);
+        if let Err(err) = set_affinity(0, &cpus) {
+            let cpus = format_id_list(&cpus);
+            ctx.exit.request(failed(
+                index,
+                format!("cannot be pinned to host CPUs {cpus}: {err}"),
+            ));
+            return;
+        }
+    }
     publish_kvm_run(fd.get_kvm_run());
     let Some(shared) = ctx.control.vcpus().get(usize::from(index)) else {
         ctx.exit

@@ -2,7 +2,7 @@
 //! (`GET`/`PUT /v1/heat`) and automatic balancing (`GET`/`PUT /v1/auto-balance`). Like every
 //! handler, each forwards its request to the VMM, which checks it against the VM and the host.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::request::{ApiError, ErrorKind, VmRequest, VmResponse};
 use crate::server::body::JsonBody;
+use crate::server::path_id::PathId;
 use crate::server::AppState;
 
 /// The sentence for a rebalance request without a policy.
@@ -89,7 +90,7 @@ pub(super) async fn post_rebalance(
         (status = 500, description = "The host failed", body = ErrorBody)))]
 pub(super) async fn get_rebalance(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<RebalanceStatus>, ApiError> {
     status_reply(state.vm.call(VmRequest::GetRebalance(id)).await?)
 }
@@ -107,7 +108,7 @@ pub(super) async fn get_rebalance(
         (status = 500, description = "The host failed", body = ErrorBody)))]
 pub(super) async fn delete_rebalance(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<RebalanceStatus>, ApiError> {
     status_reply(state.vm.call(VmRequest::CancelRebalance(id)).await?)
 }

@@ -10,7 +10,8 @@ fn thread_cell(thread_id: i32) -> String {
     or_dash((thread_id > 0).then_some(thread_id))
 }
 
-/// One row per vCPU: guest node, thread, host CPU and node, affinity, exits.
+/// One row per vCPU: guest node, thread, host CPU and node, affinity and where it came from
+/// (`launch`, `pin` or `none`), exits.
 pub fn render_vcpus(vcpus: &[VcpuInfo]) -> String {
     let mut table = Table::new(&[
         "VCPU",
@@ -19,9 +20,10 @@ pub fn render_vcpus(vcpus: &[VcpuInfo]) -> String {
         "HOST CPU",
         "HOST NODE",
         "AFFINITY",
+        "FROM",
         "EXITS",
     ])
-    .align_right(&[6]);
+    .align_right(&[7]);
     for vcpu in vcpus {
         table.row(vec![
             vcpu.id.to_string(),
@@ -30,6 +32,7 @@ pub fn render_vcpus(vcpus: &[VcpuInfo]) -> String {
             or_dash(vcpu.host_cpu),
             or_dash(vcpu.host_node),
             format_id_list(&vcpu.affinity),
+            vcpu.affinity_source.name().to_string(),
             vcpu.exits.to_string(),
         ]);
     }
@@ -49,6 +52,7 @@ pub fn render_pinned(vcpu: &VcpuInfo, host_node: Option<u32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AffinitySource;
 
     fn vcpu(id: u32, thread_id: i32, host_cpu: Option<u32>, exits: u64) -> VcpuInfo {
         VcpuInfo {
@@ -58,6 +62,11 @@ mod tests {
             host_cpu,
             host_node: host_cpu.map(|c| c / 4),
             affinity: vec![0, 1, 2, 3, 6],
+            affinity_source: if id == 0 {
+                AffinitySource::Launch
+            } else {
+                AffinitySource::None
+            },
             exits,
         }
     }
@@ -68,14 +77,14 @@ mod tests {
         assert_eq!(
             render_vcpus(&vcpus),
             "\
-VCPU  GUEST NODE  THREAD  HOST CPU  HOST NODE  AFFINITY   EXITS
-0     0           4242    2         0          0-3,6     123456
-3     1           -       -         -          0-3,6          7
+VCPU  GUEST NODE  THREAD  HOST CPU  HOST NODE  AFFINITY  FROM     EXITS
+0     0           4242    2         0          0-3,6     launch  123456
+3     1           -       -         -          0-3,6     none         7
 "
         );
         assert_eq!(
             render_vcpus(&[]),
-            "VCPU  GUEST NODE  THREAD  HOST CPU  HOST NODE  AFFINITY  EXITS\n"
+            "VCPU  GUEST NODE  THREAD  HOST CPU  HOST NODE  AFFINITY  FROM  EXITS\n"
         );
     }
 

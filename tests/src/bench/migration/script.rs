@@ -14,7 +14,7 @@ pub fn script(memory: Memory, rounds: usize) -> String {
         r#"facts
 launch() {
     start_tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 1G \
-        --host-node 0 --prefault --api-sock $sock --cmdline "$GUEST_CMDLINE tern_hold=100000"
+        --host-node 0 --host-cpus any --prefault --api-sock $sock --cmdline "$GUEST_CMDLINE tern_hold=100000"
     wait_for "TERN-GUEST holding"
     echo "REC fact guest_anon_huge_kb=$(guest_smaps AnonHugePages) guest_rss_kb=$(guest_smaps Rss)"
 }
