@@ -1,6 +1,7 @@
 # Tern: the two commands are `make demo` and `make test`.
 #   make demo   installs the lab's Debian packages, builds, and boots a Linux guest with tern
-#               in a 2-node NUMA lab, showing the console as it happens.
+#               in a 2-node NUMA lab from its disk, network up and vCPUs pinned to their nodes, and shows
+#               where its memory and vCPUs sit before and after memory follows a pinned vCPU.
 #   make test   everything CI runs: format check, clippy (warnings denied), unit tests, the
 #               host KVM smoke tests and the lab integration tests.
 #   make bench  the benchmark suite (see bench/).
@@ -25,7 +26,7 @@ build:
 	$(CARGO) build --release --workspace --exclude tern-workload
 
 demo: resources build
-	$(LAB) --nodes 2 --node-mib 1024 --echo --name demo --script resources/demo.sh
+	$(LAB) --nodes 2 --node-mib 1024 --echo --name demo --file resources/cache/rootfs.ext4:/images/rootfs.ext4 --script resources/demo.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

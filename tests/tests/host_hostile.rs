@@ -93,6 +93,17 @@ fn exits(tern: &RunningTern, reason: &str) -> u64 {
         .unwrap()
 }
 
+/// A series of tern's console from `GET /metrics`, like `tern_console_bytes_total{kind="written"}`.
+fn console_metric(tern: &RunningTern, series: &str) -> u64 {
+    let text = tern.client.get("/metrics").unwrap().body;
+    let key = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        .parse()
+        .unwrap()
+}
+
 /// The bytes a small pipe holds (one page).
 const SMALL_PIPE: usize = 4096;
 
@@ -134,6 +145,13 @@ fn a_guest_flooding_a_stdout_nobody_reads_cannot_stall_tern() {
     let cpu = run_answering_the_api(&tern);
     cpu.assert_main_thread_idle();
     assert!(exits(&tern, "io_out") > written + 1000, "the vCPU is stuck");
+    let from_guest = console_metric(&tern, "tern_console_bytes_total{kind=\"from_guest\"}");
+    let reached_stdout = console_metric(&tern, "tern_console_bytes_total{kind=\"written\"}");
+    assert!(from_guest > written, "{from_guest} bytes from the guest");
+    assert!(
+        reached_stdout <= SMALL_PIPE as u64,
+        "{reached_stdout} bytes written into a pipe of {SMALL_PIPE}"
+    );
     assert_stops_on_sigterm(&mut tern);
     let stderr = tern.stderr_text();
     assert_eq!(
@@ -164,6 +182,11 @@ fn a_flood_is_cut_at_the_console_limit_with_one_warning() {
         CONSOLE_LIMIT,
         "the guest kept writing past the limit"
     );
+    assert_eq!(
+        console_metric(&tern, "tern_console_bytes_total{kind=\"written\"}"),
+        CONSOLE_LIMIT
+    );
+    assert!(console_metric(&tern, "tern_console_dropped_bytes_total{reason=\"limit\"}") > 0);
     assert_stops_on_sigterm(&mut tern);
     assert_eq!(size(), CONSOLE_LIMIT);
     let stderr = tern.stderr_text();

@@ -61,6 +61,7 @@ pub fn render(control: &VmControl) -> String {
     }
 
     balancer_metrics(&mut text, control);
+    super::console_metrics::render_console(&mut text, &control.console.stats());
     super::device_metrics::render_devices(&mut text, &control.devices);
     match control.guest_placement() {
         Ok(nodes) => {

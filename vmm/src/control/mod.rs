@@ -1,6 +1,7 @@
 //! The VMM's side of the API: answers each request from the VM's own state (plan, guest RAM,
 //! vCPU control, exit signal), on the main thread, or on the worker for slow ones ([`worker`]).
 
+pub mod console_metrics;
 pub mod device_metrics;
 pub mod info;
 pub mod metrics;

@@ -107,7 +107,8 @@ pub struct ThreadPlacement {
     pub vcpus: Vec<Option<Vec<u32>>>,
     /// The host CPUs of tern's own threads (`--vmm-cpus`), if given.
     pub vmm: Option<Vec<u32>>,
-    /// The CPUs tern may use (its affinity at start); read only when something is pinned.
+    /// The CPUs tern may use (its affinity at start): the bound for pins made at launch and
+    /// through the API.
     pub usable: Vec<u32>,
 }
 
@@ -172,19 +173,20 @@ fn check_list(
 }
 
 /// Works out where the threads of `request` run. `node_cpus(h)` lists host node `h`'s CPUs;
-/// `facts` is read only when something is pinned.
+/// `facts` is read in every case: the CPUs tern may use also bound the API's pins.
 pub fn plan_threads(
     request: &PinningRequest<'_>,
     node_cpus: impl Fn(u32) -> Vec<u32>,
     facts: impl FnOnce() -> Result<HostCpuFacts, PinningError>,
 ) -> Result<ThreadPlacement, PinningError> {
+    let facts = facts()?;
     if !request.pins_anything() {
         return Ok(ThreadPlacement {
             vcpus: vec![None; request.vcpus],
-            ..ThreadPlacement::default()
+            vmm: None,
+            usable: facts.usable,
         });
     }
-    let facts = facts()?;
     let mut vcpus = vec![None; request.vcpus];
     for node in request.nodes {
         let origin = if request.numa {
@@ -344,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn nothing_pinned_reads_nothing() {
+    fn nothing_pinned_still_knows_the_usable_cpus_for_later_pins() {
         let nodes = [node(0, vec![0, 1], None, None)];
         let request = PinningRequest {
             nodes: &nodes,
@@ -352,8 +354,10 @@ mod tests {
             vmm_cpus: None,
             numa: false,
         };
-        let p = plan_threads(&request, node_cpus, || panic!("read the host")).unwrap();
+        let p = plan_threads(&request, node_cpus, || Ok(facts())).unwrap();
         assert_eq!(p.vcpus, vec![None, None]);
+        assert_eq!(p.usable, facts().usable);
+        assert!(!p.usable.is_empty());
         // A memory-only guest node bound to a host node pins nothing either.
         let nodes = [
             node(0, vec![0], None, Some("any")),
@@ -365,7 +369,8 @@ mod tests {
             vmm_cpus: None,
             numa: true,
         };
-        assert!(plan_threads(&request, node_cpus, || panic!("read the host")).is_ok());
+        let p = plan_threads(&request, node_cpus, || Ok(facts())).unwrap();
+        assert_eq!(p.vcpus, vec![None]);
     }
 
     #[test]
