@@ -495,8 +495,8 @@ fn a_pass_carries_out_the_first_step_only_through_the_api() {
     );
     assert!(s.asked(0).is_empty() && s.asked(2).is_empty());
     // The next pass brings a's memory to its vCPUs, into the room b left.
-    let text = succeeds(&ternctl(
-        &[
+    let pass = || {
+        let args = [
             "host",
             "balance",
             "--dir",
@@ -504,22 +504,12 @@ fn a_pass_carries_out_the_first_step_only_through_the_api() {
             "--once",
             "--timeout",
             "1",
-        ],
-        None,
-    ));
+        ];
+        succeeds(&ternctl(&args, None))
+    };
+    let text = pass();
     assert!(text.contains("  done: a: rb-1 moved 300 MiB"), "{text}");
-    let text = succeeds(&ternctl(
-        &[
-            "host",
-            "balance",
-            "--dir",
-            s.dir(),
-            "--once",
-            "--timeout",
-            "1",
-        ],
-        None,
-    ));
+    let text = pass();
     assert!(text.contains("  nothing to do\n"), "{text}");
 }
 

@@ -86,16 +86,7 @@ pub fn vm_info(control: &VmControl) -> VmInfo {
 
 /// Host nodes as the API shows them.
 pub fn host_nodes(host: &HostTopology) -> Vec<HostNodeInfo> {
-    host.nodes
-        .iter()
-        .map(|n| HostNodeInfo {
-            id: n.id,
-            cpus: n.cpus.clone(),
-            total_mib: n.total_bytes >> 20,
-            free_mib: n.free_bytes >> 20,
-            distances: n.distances.clone(),
-        })
-        .collect()
+    host.nodes.iter().map(HostNodeInfo::from).collect()
 }
 
 impl VmControl {

@@ -56,18 +56,7 @@ pub struct Snapshot {
 /// Host nodes as this host's sysfs has them (when no VM answered).
 fn local_host_nodes() -> Vec<HostNodeInfo> {
     HostTopology::read()
-        .map(|host| {
-            host.nodes
-                .iter()
-                .map(|n| HostNodeInfo {
-                    id: n.id,
-                    cpus: n.cpus.clone(),
-                    total_mib: n.total_bytes >> 20,
-                    free_mib: n.free_bytes >> 20,
-                    distances: n.distances.clone(),
-                })
-                .collect()
-        })
+        .map(|host| host.nodes.iter().map(HostNodeInfo::from).collect())
         .unwrap_or_default()
 }
 

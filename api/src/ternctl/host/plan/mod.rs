@@ -122,12 +122,17 @@ pub struct HostPlan {
     pub notes: Vec<Note>,
 }
 
+/// The name of the VM of the guest node at `at`.
+fn vm_name(state: &HostState, at: At) -> String {
+    state
+        .vms
+        .get(at.vm)
+        .map_or_else(String::new, |v| v.name.clone())
+}
+
 fn note(state: &HostState, at: At, reason: String) -> Note {
     Note {
-        vm: state
-            .vms
-            .get(at.vm)
-            .map_or_else(String::new, |v| v.name.clone()),
+        vm: vm_name(state, at),
         guest_node: state.guest(at).map(|g| g.id),
         reason,
     }
@@ -217,10 +222,7 @@ fn cpu_room(state: &HostState, node: u32, at: At, config: &PlanConfig) -> bool {
 fn pin(state: &HostState, at: At, node: u32) -> Action {
     let g = state.guest(at);
     Action::Pin {
-        vm: state
-            .vms
-            .get(at.vm)
-            .map_or_else(String::new, |v| v.name.clone()),
+        vm: vm_name(state, at),
         at,
         guest_node: g.map_or(0, |g| g.id),
         vcpus: g.map_or_else(Vec::new, |g| g.vcpus.iter().map(|v| v.id).collect()),
@@ -231,10 +233,7 @@ fn pin(state: &HostState, at: At, node: u32) -> Action {
 fn move_to(state: &HostState, at: At, node: u32) -> Action {
     let g = state.guest(at);
     Action::Move {
-        vm: state
-            .vms
-            .get(at.vm)
-            .map_or_else(String::new, |v| v.name.clone()),
+        vm: vm_name(state, at),
         at,
         guest_node: g.map_or(0, |g| g.id),
         host_node: node,
