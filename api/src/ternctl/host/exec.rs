@@ -18,7 +18,7 @@ use crate::client::exchange;
 use crate::model::{RebalanceAccepted, RebalanceState, RebalanceStatus};
 use crate::ternctl::commands_balance::rebalance_path;
 use crate::ternctl::idlist::format_id_list;
-use crate::ternctl::render::rebalance::has_ended;
+use crate::ternctl::render::rebalance::{has_ended, PAGE_BYTES};
 use crate::ternctl::units::format_bytes;
 use crate::ternctl::watch::POLL_INTERVAL;
 
@@ -152,7 +152,7 @@ async fn cancel(socket: &Path, vm: &str, id: &str, by: &str) -> Report {
                      its memory policies back",
                     s.id,
                     format_bytes(s.bytes_moved),
-                    format_bytes(s.pages_total * 4096)
+                    format_bytes(s.pages_total.saturating_mul(PAGE_BYTES))
                 );
                 return Report {
                     outcome: Outcome::Stopped(line),
