@@ -82,10 +82,11 @@ fn assert_stops_on_sigterm(tern: &mut RunningTern) {
     );
 }
 
-/// tern's exits of vCPU 0 by reason, from `GET /metrics`.
-fn exits(tern: &RunningTern, reason: &str) -> u64 {
+/// The value of one series of `GET /metrics`, like `tern_console_bytes_total{kind="written"}`
+/// (the VM's `vm` label, first in every series, is added here).
+fn metric(tern: &RunningTern, series: &str) -> u64 {
     let text = tern.client.get("/metrics").unwrap().body;
-    let key = format!("tern_vcpu_exits_total{{vm=\"api\",vcpu=\"0\",reason=\"{reason}\"}} ");
+    let key = format!("{} ", series.replacen('{', "{vm=\"api\",", 1));
     text.lines()
         .find_map(|l| l.strip_prefix(&key))
         .unwrap_or_else(|| panic!("no {key} in {text}"))
@@ -93,15 +94,12 @@ fn exits(tern: &RunningTern, reason: &str) -> u64 {
         .unwrap()
 }
 
-/// A series of tern's console from `GET /metrics`, like `tern_console_bytes_total{kind="written"}`.
-fn console_metric(tern: &RunningTern, series: &str) -> u64 {
-    let text = tern.client.get("/metrics").unwrap().body;
-    let key = format!("{series} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .unwrap_or_else(|| panic!("no {key} in {text}"))
-        .parse()
-        .unwrap()
+/// tern's exits of vCPU 0 by reason, from `GET /metrics`.
+fn exits(tern: &RunningTern, reason: &str) -> u64 {
+    metric(
+        tern,
+        &format!("tern_vcpu_exits_total{{vcpu=\"0\",reason=\"{reason}\"}}"),
+    )
 }
 
 /// The bytes a small pipe holds (one page).
@@ -145,8 +143,8 @@ fn a_guest_flooding_a_stdout_nobody_reads_cannot_stall_tern() {
     let cpu = run_answering_the_api(&tern);
     cpu.assert_main_thread_idle();
     assert!(exits(&tern, "io_out") > written + 1000, "the vCPU is stuck");
-    let from_guest = console_metric(&tern, "tern_console_bytes_total{kind=\"from_guest\"}");
-    let reached_stdout = console_metric(&tern, "tern_console_bytes_total{kind=\"written\"}");
+    let from_guest = metric(&tern, "tern_console_bytes_total{kind=\"from_guest\"}");
+    let reached_stdout = metric(&tern, "tern_console_bytes_total{kind=\"written\"}");
     assert!(from_guest > written, "{from_guest} bytes from the guest");
     assert!(
         reached_stdout <= SMALL_PIPE as u64,
@@ -183,10 +181,10 @@ fn a_flood_is_cut_at_the_console_limit_with_one_warning() {
         "the guest kept writing past the limit"
     );
     assert_eq!(
-        console_metric(&tern, "tern_console_bytes_total{kind=\"written\"}"),
+        metric(&tern, "tern_console_bytes_total{kind=\"written\"}"),
         CONSOLE_LIMIT
     );
-    assert!(console_metric(&tern, "tern_console_dropped_bytes_total{reason=\"limit\"}") > 0);
+    assert!(metric(&tern, "tern_console_dropped_bytes_total{reason=\"limit\"}") > 0);
     assert_stops_on_sigterm(&mut tern);
     assert_eq!(size(), CONSOLE_LIMIT);
     let stderr = tern.stderr_text();

@@ -94,7 +94,7 @@ pub enum Error {
     KernelLoad(PathBuf, String),
     /// The bzImage's setup header rules it out.
     #[error("the kernel {0} is a bzImage Tern cannot boot: {1}")]
-    KernelHeader(PathBuf, #[source] crate::boot::kernel::HeaderError),
+    KernelHeader(PathBuf, #[source] crate::boot::bzimage_header::HeaderError),
     /// An ELF kernel's loadable segment rules it out.
     #[error("the kernel {0} cannot be loaded: {1}")]
     KernelSegment(PathBuf, #[source] crate::boot::elf_segments::SegmentError),

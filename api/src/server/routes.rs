@@ -143,7 +143,7 @@ pub const SERVED: [&str; 14] = [
 
 /// Every endpoint, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(crate::openapi::base_document())
+    OpenApiRouter::with_openapi(crate::openapi::frame::base_document())
         .routes(routes!(get_vm))
         .routes(routes!(get_topology))
         .routes(routes!(get_placement))

@@ -2,6 +2,7 @@
 //! initramfs, the command line, the zero page, the boot GDT, the identity page tables, the
 //! ACPI tables and the MP table.
 
+pub mod bzimage_header;
 pub mod elf_segments;
 pub mod initramfs;
 pub mod kernel;

@@ -1,32 +1,13 @@
 //! The OpenAPI document: generated from the handlers, committed as `api/openapi.json`.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::{
-    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Response, ResponseBuilder,
-};
+pub mod frame;
+
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 
 use crate::server::limits::{
     BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT,
 };
-
-/// The document's frame (title, version, description); the routes add the paths.
-pub fn base_document() -> OpenApi {
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("Tern API")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "Inspect and control a Tern microVM over its Unix socket (tern --api-sock PATH). \
-                     Errors are {\"error\": \"<sentence>\"} with 400, 404, 405, 408, 409, 413, 414, \
-                     431, 500 or 503. Before any route, a request that is not HTTP/1.1 gets 400, a \
-                     URI that is too long 414 and a head over 16 KiB 431, each closing the \
-                     connection; every operation may get 408 and 503 (see their descriptions).",
-                ))
-                .build(),
-        )
-        .build()
-}
 
 fn error_response(description: String) -> RefOr<Response> {
     RefOr::T(
