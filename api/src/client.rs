@@ -2,13 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 /// How long a request may take: a little more than the server gives the VMM.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(35);
+
+/// The largest answer read: far beyond any answer of Tern's, and a bound on what a socket
+/// that is not Tern's can make a client hold.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +81,8 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Response, ClientError> {
-        self.runtime.block_on(self.exchange(method, path, body))
+        self.runtime
+            .block_on(exchange(&self.socket, method, path, body))
     }
 
     /// `GET path`.
@@ -89,43 +94,52 @@ impl Client {
     pub fn put_json(&self, path: &str, body: &serde_json::Value) -> Result<Response, ClientError> {
         self.request("PUT", path, Some(body.to_string().as_bytes()))
     }
+}
 
-    async fn exchange(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-    ) -> Result<Response, ClientError> {
-        let http = |e: &dyn std::fmt::Display| ClientError::Http(e.to_string());
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| ClientError::Connect(self.socket.clone(), e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| http(&e))?;
-        let driver = tokio::spawn(connection);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost");
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
+/// Sends `method path` with an optional body on a new connection to `socket` (for callers
+/// with a runtime of their own, e.g. to ask many sockets at once).
+pub async fn exchange(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Result<Response, ClientError> {
+    let http = |e: &dyn std::error::Error| {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
         }
-        let request = builder
-            .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
-            .map_err(|e| http(&e))?;
-        let response = sender.send_request(request).await.map_err(|e| http(&e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| http(&e))?
-            .to_bytes();
-        driver.abort();
-        Ok(Response {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+        ClientError::Http(text)
+    };
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| ClientError::Connect(socket.to_path_buf(), e))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| http(&e))?;
+    let driver = tokio::spawn(connection);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
     }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
+        .map_err(|e| http(&e))?;
+    let response = sender.send_request(request).await.map_err(|e| http(&e))?;
+    let status = response.status().as_u16();
+    let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|e| http(e.as_ref()))?
+        .to_bytes();
+    driver.abort();
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
 }

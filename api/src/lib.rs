@@ -6,10 +6,12 @@
 //! - [`openapi`]: the OpenAPI document generated from the handlers.
 //! - [`cli_error`]: command-line errors as one sentence (tern and ternctl).
 //! - [`client`]: an HTTP client over the Unix socket (ternctl, tests).
+//! - [`metrics_label`]: the `vm` label on every metrics series.
 //! - [`ternctl`]: the command-line client.
 
 pub mod cli_error;
 pub mod client;
+pub mod metrics_label;
 pub mod model;
 pub mod openapi;
 pub mod request;

@@ -71,7 +71,7 @@ pub enum VmResponse {
     /// For SetAffinity.
     Vcpu(VcpuInfo),
     /// For Metrics.
-    Metrics(String),
+    Metrics(MetricsText),
     /// For StartRebalance.
     RebalanceAccepted(RebalanceAccepted),
     /// For GetRebalance and CancelRebalance.
@@ -80,6 +80,15 @@ pub enum VmResponse {
     Heat(HeatInfo),
     /// For GetAutoBalance and SetAutoBalance.
     AutoBalance(AutoBalanceInfo),
+}
+
+/// The VMM's metrics, before the API adds its own and labels every series with `vm`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsText {
+    /// The VM's name.
+    pub vm: String,
+    /// Its series in Prometheus text format.
+    pub text: String,
 }
 
 /// The class of a failed request, which sets the HTTP status.
@@ -210,6 +219,13 @@ impl VmRequests {
 mod tests {
     use super::*;
 
+    fn metrics(text: &str) -> MetricsText {
+        MetricsText {
+            vm: "vm".into(),
+            text: text.into(),
+        }
+    }
+
     #[test]
     fn a_request_reaches_the_vmm_and_its_answer_comes_back() {
         let (handle, requests) = channel().unwrap();
@@ -222,14 +238,14 @@ mod tests {
             if let Some(p) = pending.into_iter().next() {
                 assert_eq!(p.request, VmRequest::Metrics);
                 p.reply
-                    .send(Ok(VmResponse::Metrics("m 1\n".into())))
+                    .send(Ok(VmResponse::Metrics(metrics("m 1\n"))))
                     .unwrap();
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
         });
         let answer = runtime.block_on(handle.call(VmRequest::Metrics));
-        assert_eq!(answer, Ok(VmResponse::Metrics("m 1\n".into())));
+        assert_eq!(answer, Ok(VmResponse::Metrics(metrics("m 1\n"))));
         vmm.join().unwrap();
     }
 

@@ -1,10 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `ternctl` against the real API server on a temporary Unix socket, with a fake VMM thread
 //! answering the requests: every command's output and exit status, and the error paths.
-//! Rebalances, heat and automatic balancing: [`balance`].
+//! Rebalances, heat and automatic balancing: [`balance`]. Many VMs and the host balancer:
+//! [`host`].
 
 #[path = "ternctl/balance.rs"]
 mod balance;
+#[path = "ternctl/host.rs"]
+mod host;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use api::model::*;
-use api::request::{channel, ApiError, ErrorKind, VmRequest, VmRequests, VmResponse};
+use api::request::{channel, ApiError, ErrorKind, MetricsText, VmRequest, VmRequests, VmResponse};
 use api::server::{socket::bind_api_socket, ApiServer};
 use vmm_sys_util::tempdir::TempDir;
 
@@ -29,6 +32,7 @@ fn vm(state: VmState) -> VmInfo {
         policy: "bind".into(),
     };
     VmInfo {
+        name: "web-1".into(),
         state,
         vcpus: 4,
         memory_mib: 2048,
@@ -146,7 +150,10 @@ fn answer(request: VmRequest, state: &mut VmState) -> Result<VmResponse, ApiErro
             };
             Ok(VmResponse::Vm(vm(*state)))
         }
-        VmRequest::Metrics => Ok(VmResponse::Metrics("tern_vcpus 4\n".into())),
+        VmRequest::Metrics => Ok(VmResponse::Metrics(MetricsText {
+            vm: "web-1".into(),
+            text: "tern_vcpus 4\n".into(),
+        })),
         other => Err(ApiError::new(
             ErrorKind::Internal,
             format!("not in the fake: {other:?}"),
@@ -253,7 +260,7 @@ fn vm_topology_and_vcpus_are_tables() {
     let vm = succeeds(&served.ternctl(&["vm"]));
     assert_eq!(
         vm,
-        "state   running\nvCPUs   4\nmemory  2 GiB\nuptime  1h 02m 03s\n\n\
+        "name    web-1\nstate   running\nvCPUs   4\nmemory  2 GiB\nuptime  1h 02m 03s\n\n\
          GUEST NODE  VCPUS  MEMORY  HOST NODE  POLICY\n\
          0           0-1    1 GiB   0          bind\n\
          1           2-3    1 GiB   1          bind\n"
@@ -330,12 +337,13 @@ fn metrics_and_json_are_printed_as_the_server_sent_them() {
     let served = Served::start();
     let metrics = succeeds(&served.ternctl(&["metrics"]));
     assert!(
-        metrics.starts_with("tern_vcpus 4\n") && metrics.contains("tern_api_requests_total"),
+        metrics.starts_with("tern_vcpus{vm=\"web-1\"} 4\n")
+            && metrics.contains("# TYPE tern_api_requests_total counter"),
         "{metrics}"
     );
     let json = succeeds(&served.ternctl(&["--json", "vm"]));
     assert!(
-        json.starts_with("{\n  \"state\": \"running\",\n  \"vcpus\": 4,\n"),
+        json.starts_with("{\n  \"name\": \"web-1\",\n  \"state\": \"running\",\n  \"vcpus\": 4,\n"),
         "{json}"
     );
     assert_eq!(
@@ -356,14 +364,20 @@ fn metrics_and_json_are_printed_as_the_server_sent_them() {
         }
     );
     let metrics = succeeds(&served.ternctl(&["--json", "metrics"]));
-    assert!(metrics.starts_with("tern_vcpus 4\n"), "{metrics}");
+    assert!(
+        metrics.starts_with("tern_vcpus{vm=\"web-1\"} 4\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
 fn the_socket_can_come_from_the_environment() {
     let served = Served::start();
     let text = succeeds(&ternctl(&["vm"], Some(&served.socket())));
-    assert!(text.starts_with("state   running\n"), "{text}");
+    assert!(
+        text.starts_with("name    web-1\nstate   running\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -45,6 +45,7 @@ fn every_endpoint_answers() {
         ),
         (Some("running"), Some(2), Some(16))
     );
+    assert_eq!(vm["name"], json!("api"), "named after its socket");
     assert_eq!(vm["guest_nodes"][0]["vcpus"], json!([0, 1]));
 
     let topo = tern.get("/v1/topology");
@@ -94,16 +95,33 @@ fn every_endpoint_answers() {
         "{threads:?}"
     );
     for series in [
-        "tern_vcpu_exits_total{vcpu=\"0\",reason=\"io_out\"}",
-        "tern_guest_memory_resident_pages{guest_node=\"0\",host_node=\"0\"}",
-        "tern_api_requests_total{status=\"200\"}",
-        "tern_vcpus 2",
+        "tern_vcpu_exits_total{vm=\"api\",vcpu=\"0\",reason=\"io_out\"}",
+        "tern_guest_memory_resident_pages{vm=\"api\",guest_node=\"0\",host_node=\"0\"}",
+        "tern_api_requests_total{vm=\"api\",status=\"200\"}",
+        "tern_vcpus{vm=\"api\"} 2",
     ] {
         assert!(
             metrics.body.contains(series),
             "no {series} in\n{}",
             metrics.body
         );
+    }
+}
+
+#[test]
+fn a_named_vm_shows_its_name_and_labels_every_series_with_it() {
+    let tern = RunningTern::start(
+        "named",
+        &heartbeat_guest(),
+        &["--memory", "16M", "--name", "web-7"],
+    );
+    tern.wait_for_heartbeats(1);
+    assert_eq!(tern.get("/v1/vm")["name"], json!("web-7"));
+    let metrics = tern.client.get("/metrics").unwrap().body;
+    let samples: Vec<&str> = metrics.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(samples.len() > 10, "{metrics}");
+    for line in samples {
+        assert!(line.contains("{vm=\"web-7\""), "{line}");
     }
 }
 
@@ -340,7 +358,7 @@ fn bad_requests_get_their_status_and_the_vm_keeps_running() {
     tern.wait_for_heartbeats(2);
     let metrics = tern.client.get("/metrics").unwrap().body;
     assert!(
-        metrics.contains("tern_api_requests_total{status=\"400\"} 6"),
+        metrics.contains("tern_api_requests_total{vm=\"api\",status=\"400\"} 6"),
         "{metrics}"
     );
 }

@@ -64,7 +64,7 @@ fn heat_rebalances_and_auto_balancing_through_the_api() {
     );
     let (_, metrics) = (0, tern.client.get("/metrics").unwrap().body);
     assert!(
-        metrics.contains("tern_balancer_heat_sampling 1"),
+        metrics.contains("tern_balancer_heat_sampling{vm=\"api\"} 1"),
         "{metrics}"
     );
     let (status, heat) = tern.call("PUT", "/v1/heat", Some(json!({"enabled": false})));
@@ -157,12 +157,30 @@ fn heat_rebalances_and_auto_balancing_through_the_api() {
         json!(0),
         "nothing to move on one node: {auto}"
     );
+    let (status, accepted) = tern.call(
+        "POST",
+        "/v1/rebalance",
+        Some(json!({"policy": "to-node", "host_node": 0, "origin": "host-balancer"})),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let job = wait_done(&tern, accepted["id"].as_str().unwrap());
+    assert_eq!(
+        (job["state"].as_str(), job["origin"].as_str()),
+        (Some("done"), Some("host-balancer")),
+        "{job}"
+    );
+    let (_, auto) = tern.call("GET", "/v1/auto-balance", None);
+    assert_eq!(
+        auto["holds"],
+        json!([]),
+        "the host balancer's move holds nothing: {auto}"
+    );
     let (status, auto) = tern.call("PUT", "/v1/auto-balance", Some(json!({"enabled": false})));
     assert_eq!((status, auto["enabled"].as_bool()), (200, Some(false)));
 
     let metrics = tern.client.get("/metrics").unwrap().body;
     assert!(
-        metrics.contains("tern_balancer_rebalances_total 2"),
+        metrics.contains("tern_balancer_rebalances_total{vm=\"api\"} 3"),
         "{metrics}"
     );
     assert_eq!(tern.call("GET", "/v1/vm", None).1["state"], "running");

@@ -82,10 +82,11 @@ fn assert_stops_on_sigterm(tern: &mut RunningTern) {
     );
 }
 
-/// The value of one series of `GET /metrics`, like `tern_console_bytes_total{kind="written"}`.
+/// The value of one series of `GET /metrics`, like `tern_console_bytes_total{kind="written"}`
+/// (the VM's `vm` label, first in every series, is added here).
 fn metric(tern: &RunningTern, series: &str) -> u64 {
     let text = tern.client.get("/metrics").unwrap().body;
-    let key = format!("{series} ");
+    let key = format!("{} ", series.replacen('{', "{vm=\"api\",", 1));
     text.lines()
         .find_map(|l| l.strip_prefix(&key))
         .unwrap_or_else(|| panic!("no {key} in {text}"))

@@ -157,11 +157,13 @@ fn the_api_drives_a_linux_guest() {
     assert_eq!(status, 0);
     let metrics = metrics.join("\n");
     assert!(
-        metrics.contains("tern_guest_memory_resident_pages{guest_node=\"1\",host_node=\"1\"}"),
+        metrics.contains(
+            "tern_guest_memory_resident_pages{vm=\"api\",guest_node=\"1\",host_node=\"1\"}"
+        ),
         "{metrics}"
     );
     assert!(
-        metrics.contains("tern_vcpu_exits_total{vcpu=\"1\",reason=\"io_out\"}"),
+        metrics.contains("tern_vcpu_exits_total{vm=\"api\",vcpu=\"1\",reason=\"io_out\"}"),
         "{metrics}"
     );
 

@@ -260,15 +260,13 @@ exit 0
     }
     let (metrics, _) = section(&out, "metrics").expect("metrics");
     assert!(
-        metrics
-            .iter()
-            .any(|l| l.starts_with("tern_device_requests_total{device=\"disk0\",kind=\"block\"}")),
+        metrics.iter().any(|l| l
+            .starts_with("tern_device_requests_total{vm=\"api\",device=\"disk0\",kind=\"block\"}")),
         "{metrics:?}"
     );
     assert!(
-        metrics
-            .iter()
-            .any(|l| l.starts_with("tern_device_bytes_total{device=\"net0\",direction=\"read\"}")),
+        metrics.iter().any(|l| l
+            .starts_with("tern_device_bytes_total{vm=\"api\",device=\"net0\",direction=\"read\"}")),
         "{metrics:?}"
     );
 }

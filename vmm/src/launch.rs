@@ -191,6 +191,7 @@ pub fn launch(config: &VmConfig) -> Result<ExitReason, Error> {
         }
     }
     let control = Arc::new(VmControl {
+        name: config.vm_name().to_string(),
         plan,
         ram: ram.clone(),
         vcpus: vcpu_control.clone(),

@@ -14,7 +14,7 @@ pub use placement::{GuestNodePlacement, HostNodePages, PlacementInfo, VcpuPlacem
 pub use rebalance::{
     AutoBalanceHold, AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest,
     HotChunk, MoveMethod, RebalanceAccepted, RebalanceOrigin, RebalancePolicy, RebalanceRequest,
-    RebalanceState, RebalanceStatus,
+    RebalanceState, RebalanceStatus, RequestOrigin,
 };
 pub use topology::{GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo};
 pub use vcpus::{AffinityRequest, AffinitySource, VcpuInfo};

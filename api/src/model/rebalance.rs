@@ -62,6 +62,21 @@ pub struct RebalanceRequest {
     /// Pages per move_pages call: 1 to 65536 (default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_pages: Option<u32>,
+    /// Who asks (default: operator). An operator's rebalance holds the guest nodes it places
+    /// (automatic balancing leaves them alone); the host balancer's does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<RequestOrigin>,
+}
+
+/// Who asks for a rebalance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestOrigin {
+    /// An operator: the guest nodes it places are held from automatic balancing.
+    Operator,
+    /// The host-wide balancer (`ternctl host balance`), acting for a VM that runs automatic
+    /// balancing: nothing is held.
+    HostBalancer,
 }
 
 /// The answer to a started rebalance.
@@ -95,6 +110,8 @@ pub enum RebalanceOrigin {
     Operator,
     /// Automatic balancing.
     Auto,
+    /// The host-wide balancer.
+    HostBalancer,
 }
 
 /// A rebalance's progress.

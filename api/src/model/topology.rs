@@ -18,6 +18,19 @@ pub struct HostNodeInfo {
     pub distances: Vec<u32>,
 }
 
+impl From<&balancer::topology::HostNode> for HostNodeInfo {
+    /// The node as the API shows it: sizes in MiB.
+    fn from(n: &balancer::topology::HostNode) -> Self {
+        Self {
+            id: n.id,
+            cpus: n.cpus.clone(),
+            total_mib: n.total_bytes >> 20,
+            free_mib: n.free_bytes >> 20,
+            distances: n.distances.clone(),
+        }
+    }
+}
+
 /// One region of guest memory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegionInfo {

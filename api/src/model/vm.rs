@@ -76,6 +76,9 @@ pub struct DeviceSummary {
 /// The VM.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VmInfo {
+    /// Its name (`tern --name`, or the API socket's file name): the `vm` label of its metrics.
+    #[serde(default)]
+    pub name: String,
     /// Run state.
     pub state: VmState,
     /// Number of vCPUs.

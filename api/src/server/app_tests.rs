@@ -11,10 +11,13 @@ use tower::ServiceExt;
 
 use super::app;
 use crate::model::{Action, VmInfo, VmState};
-use crate::request::{channel, ApiError, ErrorKind, VmRequest, VmRequests, VmResponse};
+use crate::request::{
+    channel, ApiError, ErrorKind, MetricsText, VmRequest, VmRequests, VmResponse,
+};
 
 fn vm_info(state: VmState) -> VmInfo {
     VmInfo {
+        name: "vm-1".into(),
         state,
         vcpus: 1,
         memory_mib: 256,
@@ -41,7 +44,10 @@ fn fake_vmm(requests: VmRequests) {
                 VmRequest::Action(_) => {
                     Err(ApiError::new(ErrorKind::Conflict, "the VM is not paused"))
                 }
-                VmRequest::Metrics => Ok(VmResponse::Metrics("tern_vcpus 1\n".into())),
+                VmRequest::Metrics => Ok(VmResponse::Metrics(MetricsText {
+                    vm: "vm-1".into(),
+                    text: "tern_vcpus 1\n".into(),
+                })),
                 VmRequest::SetAffinity { vcpu, .. } => Err(ApiError::new(
                     ErrorKind::NotFound,
                     format!("there is no vCPU {vcpu}"),
@@ -187,14 +193,17 @@ fn a_100_kb_body_is_refused() {
 }
 
 #[test]
-fn metrics_add_the_request_counters() {
+fn metrics_add_the_request_counters_and_label_every_series_with_the_vm() {
     let (status, text) = run(send("GET", "/metrics", b""));
     assert_eq!(status, StatusCode::OK);
-    assert!(text.starts_with("tern_vcpus 1\n"), "{text}");
+    assert!(text.starts_with("tern_vcpus{vm=\"vm-1\"} 1\n"), "{text}");
     assert!(
         text.contains("# TYPE tern_api_requests_total counter"),
         "{text}"
     );
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!samples.is_empty(), "{text}");
+    assert!(samples.iter().all(|l| l.contains("{vm=\"vm-1\"")), "{text}");
 }
 
 #[test]

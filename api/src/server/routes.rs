@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::body::JsonBody;
 use super::path_id::PathId;
 use super::AppState;
+use crate::metrics_label::label_every_series;
 use crate::model::{
     ActionRequest, AffinityRequest, ErrorBody, PlacementInfo, TopologyInfo, VcpuInfo, VmInfo,
 };
@@ -108,15 +109,16 @@ async fn put_action(
     }
 }
 
-/// Metrics in Prometheus text format (series prefixed `tern_`).
+/// Metrics in Prometheus text format (series prefixed `tern_`, each labelled `vm`).
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
     responses((status = 200, body = String, content_type = "text/plain; version=0.0.4"), (status = 500, body = ErrorBody)))]
 async fn get_metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let mut text = match state.vm.call(VmRequest::Metrics).await? {
+    let mut metrics = match state.vm.call(VmRequest::Metrics).await? {
         VmResponse::Metrics(m) => m,
         other => return Err(unexpected(other)),
     };
-    text.push_str(&state.requests.render());
+    metrics.text.push_str(&state.requests.render());
+    let text = label_every_series(&metrics.text, "vm", &metrics.vm);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

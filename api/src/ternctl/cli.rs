@@ -7,6 +7,7 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use super::cli_balance::BalanceCommand;
+use super::host::cli::HostArgs;
 use super::idlist::parse_id_list;
 
 /// The environment variable naming the API socket when `--sock` is not given.
@@ -16,7 +17,7 @@ pub const SOCK_ENV: &str = "TERN_API_SOCK";
 #[derive(Debug, Parser)]
 #[command(name = "ternctl", version)]
 pub struct Cli {
-    /// The API socket (tern --api-sock) [default: $TERN_API_SOCK].
+    /// The API socket (tern --api-sock) [default: $TERN_API_SOCK]; `host` uses --dir instead.
     #[arg(long, value_name = "PATH", global = true)]
     pub sock: Option<PathBuf>,
     /// Print the server's answer as JSON (metrics as text), nothing else.
@@ -58,6 +59,9 @@ pub enum Command {
     /// Rebalances, heat and automatic balancing.
     #[command(flatten)]
     Balance(BalanceCommand),
+    /// Every Tern whose API socket is in a directory: host nodes, each VM's memory and vCPUs
+    /// per node; `host balance` balances memory across them.
+    Host(HostArgs),
 }
 
 /// Where `pin` puts a vCPU: exactly one of host CPUs or a host node.
@@ -172,7 +176,7 @@ mod tests {
         assert_eq!(
             none,
             "no command given: use one of vm, topology, placement, vcpus, pin, pause, resume, \
-             shutdown, metrics, rebalance, wait, cancel, status, heat, auto"
+             shutdown, metrics, rebalance, wait, cancel, status, heat, auto, host"
         );
         assert_eq!(error(&["--json"]), none);
         let unknown = error(&["reboot"]);

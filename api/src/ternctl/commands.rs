@@ -61,9 +61,10 @@ fn action_call(action: Action) -> ApiCall {
     ApiCall::put("/v1/actions", json!({ "action": action }))
 }
 
-/// The request behind `command` (bodies as in `AffinityRequest` and `ActionRequest`).
-pub fn api_call(command: &Command) -> ApiCall {
-    match command {
+/// The request behind `command` (bodies as in `AffinityRequest` and `ActionRequest`); none
+/// for `host`, which asks many sockets (`super::host`).
+pub fn api_call(command: &Command) -> Option<ApiCall> {
+    Some(match command {
         Command::Vm => ApiCall::get("/v1/vm"),
         Command::Topology => ApiCall::get("/v1/topology"),
         Command::Placement => ApiCall::get("/v1/placement"),
@@ -82,7 +83,8 @@ pub fn api_call(command: &Command) -> ApiCall {
         Command::Resume => action_call(Action::Resume),
         Command::Shutdown => action_call(Action::Shutdown),
         Command::Balance(command) => commands_balance::api_call(command),
-    }
+        Command::Host(_) => return None,
+    })
 }
 
 /// `text` pretty-printed by serde_json (two spaces per level, keys in the server's order:
@@ -115,6 +117,7 @@ pub fn render_answer(command: &Command, body: &str) -> Result<String, serde_json
         Command::Shutdown => render::vm::render_action_done(Action::Shutdown, &parse(body)?),
         Command::Metrics => body.to_string(),
         Command::Balance(command) => commands_balance::render_answer(command, body)?,
+        Command::Host(_) => body.to_string(),
     })
 }
 
@@ -163,7 +166,11 @@ pub fn run(client: &Client, command: &Command, json: bool) -> Result<Finished, C
     if let Some(following) = follow::following(command) {
         return follow::follow(client, following, json);
     }
-    let call = api_call(command);
+    let Some(call) = api_call(command) else {
+        return Err(CtlError::Refused(
+            "ternctl host asks the sockets of a directory, not one API".into(),
+        ));
+    };
     let body = send(client, &call)?;
     let output = match (json, command) {
         (_, Command::Metrics) => body,
@@ -198,17 +205,17 @@ mod tests {
             (Command::Metrics, "/metrics"),
         ];
         for (command, path) in paths {
-            assert_eq!(api_call(&command), ApiCall::get(path));
+            assert_eq!(api_call(&command), Some(ApiCall::get(path)));
         }
     }
 
     #[test]
     fn pin_bodies_are_affinity_requests() {
-        let call = api_call(&pin(Some(vec![0, 1, 3]), None));
+        let call = api_call(&pin(Some(vec![0, 1, 3]), None)).unwrap();
         assert_eq!(call.describe(), "PUT /v1/vcpus/1/affinity");
         let body: AffinityRequest = serde_json::from_value(call.body.unwrap()).unwrap();
         assert_eq!((body.cpus, body.host_node), (Some(vec![0, 1, 3]), None));
-        let call = api_call(&pin(None, Some(1)));
+        let call = api_call(&pin(None, Some(1))).unwrap();
         let body: AffinityRequest = serde_json::from_value(call.body.unwrap()).unwrap();
         assert_eq!((body.cpus, body.host_node), (None, Some(1)));
     }
@@ -221,7 +228,7 @@ mod tests {
             (Command::Shutdown, Action::Shutdown),
         ];
         for (command, action) in cases {
-            let call = api_call(&command);
+            let call = api_call(&command).unwrap();
             assert_eq!(call.describe(), "PUT /v1/actions");
             let body: ActionRequest = serde_json::from_value(call.body.unwrap()).unwrap();
             assert_eq!(body.action, action);

@@ -21,6 +21,7 @@ pub fn rebalance_request(args: &RebalanceArgs) -> RebalanceRequest {
         method: args.method.map(Into::into),
         workers: args.workers,
         batch_pages: args.batch_pages,
+        origin: None,
     }
 }
 
@@ -118,7 +119,7 @@ mod tests {
     }
 
     fn call(args: &[&str]) -> ApiCall {
-        super::super::commands::api_call(&command(args))
+        super::super::commands::api_call(&command(args)).unwrap()
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `ternctl`, Tern's command-line client: parses the command line ([`cli`],
 //! [`cli_balance`]), sends the request over the API socket and renders the answer
 //! ([`commands`], [`commands_balance`], [`render`]); a rebalance is followed to its end
-//! ([`follow`], [`watch`]) with live progress on a terminal ([`progress`]).
+//! ([`follow`], [`watch`]) with live progress on a terminal ([`progress`]). `ternctl host`
+//! asks every Tern whose socket is in a directory, and balances the host ([`host`]).
 //!
 //! Exit status: 0 on success, 1 when the server refuses the request or cannot be reached, or
 //! a rebalance followed to its end fails or is cancelled (`ternctl: <sentence>` on stderr),
@@ -13,6 +14,7 @@ pub mod commands;
 pub mod commands_balance;
 pub mod error;
 pub mod follow;
+pub mod host;
 pub mod idlist;
 pub mod progress;
 pub mod render;
@@ -25,7 +27,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use self::cli::{no_socket_message, one_line, socket_path, Cli, SOCK_ENV};
+use self::cli::{no_socket_message, one_line, socket_path, Cli, Command, SOCK_ENV};
 use self::commands::Finished;
 use self::error::CtlError;
 use crate::client::Client;
@@ -41,7 +43,7 @@ fn fail(message: &str, status: u8) -> ExitCode {
 }
 
 /// Prints `text`; a reader that went away (`ternctl vcpus | head -1`) is not an error.
-fn print(text: &str) -> ExitCode {
+pub(crate) fn print(text: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -64,6 +66,9 @@ pub fn main() -> ExitCode {
         }
         Err(err) => return fail(&one_line(&err), EXIT_USAGE),
     };
+    if let Command::Host(args) = &cli.command {
+        return host::main(args, cli.json);
+    }
     let Some(socket) = socket_path(cli.sock, std::env::var_os(SOCK_ENV)) else {
         return fail(&no_socket_message(), EXIT_USAGE);
     };

@@ -1,6 +1,8 @@
 //! Automatic balancing: a thread that looks at where each guest node's vCPUs run every
 //! interval and, through the hysteresis of `auto::AutoState`, starts a rate-limited
-//! follow-vcpus rebalance of a guest node whose vCPUs settled on another host node. Guest
+//! follow-vcpus rebalance of a guest node whose vCPUs settled on another host node, if that
+//! node has room for the whole guest node plus a margin (the rule a move's binding follows,
+//! `binding::Room`), so that automatic balancing never fills a node to its last page. Guest
 //! nodes an operator placed are held (see `auto`); the holds outlive the thread, so turning
 //! automatic balancing off and on keeps nothing but what enabling says: enabling releases
 //! them.
@@ -11,11 +13,12 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::binding::Room;
 use super::job::JobOrigin;
 use super::{BalancerInner, RebalanceParams};
 use crate::auto::{AutoConfig, AutoState, GuestNodeObservation, Hold};
 use crate::mover::{Method, DEFAULT_BATCH_PAGES};
-use crate::placement::query_placement;
+use crate::placement::{query_placement, PAGE_SIZE};
 use crate::policy::PolicyRequest;
 use crate::topology::HostTopology;
 use crate::vcpu_placement::locate_vcpus;
@@ -112,7 +115,39 @@ pub(crate) fn observe(inner: &BalancerInner, host: &HostTopology) -> Vec<GuestNo
     nodes.into_values().collect()
 }
 
-/// One look: decide, remember the decision, start at most one move.
+/// Room on `node` for `guest_node`'s memory: its size less the bytes already there (from a
+/// sample of each region), with the node's margin, as a move's binding would need it.
+pub(crate) fn room_for(
+    inner: &BalancerInner,
+    host: &HostTopology,
+    guest_node: u32,
+    node: u32,
+) -> Room {
+    let mut need = 0u64;
+    let mut hugetlb = false;
+    for region in inner
+        .view
+        .regions()
+        .into_iter()
+        .filter(|r| r.guest_node == guest_node)
+    {
+        let there = query_placement(
+            inner.mover.as_ref(),
+            region.host_addr,
+            region.len,
+            SAMPLES_PER_REGION,
+        )
+        .map_or(0, |p| {
+            p.estimate(p.on_node.get(&node).copied().unwrap_or(0)) * PAGE_SIZE
+        });
+        need += region.len.saturating_sub(there);
+        hugetlb |= region.hugetlb;
+    }
+    Room::on(host, node, need, hugetlb)
+}
+
+/// One look: decide, remember the decision, start at most one move, and only into a host
+/// node with room for the whole guest node plus its margin.
 fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
     if inner.running_job().is_some() {
         return;
@@ -133,6 +168,17 @@ fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
         moves
     };
     for m in moves {
+        let room = room_for(inner, &host, m.guest_node, m.target);
+        if !room.fits() {
+            if let Ok(mut last) = inner.auto.last_decision.lock() {
+                *last = Some(format!(
+                    "guest node {} stays: {}",
+                    m.guest_node,
+                    room.shortfall("it may need there")
+                ));
+            }
+            continue;
+        }
         let params = RebalanceParams {
             policy: PolicyRequest::FollowVcpus {
                 guest_node: Some(m.guest_node),

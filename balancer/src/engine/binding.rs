@@ -33,6 +33,50 @@ pub fn bind_margin(total: u64) -> u64 {
     (total / 16).max(MIN_BIND_MARGIN)
 }
 
+/// Whether a host node has room for `need` more bytes of guest memory: its free memory (free
+/// 2 MiB huge pages for hugetlb-backed memory) against the need plus the node's margin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// The node.
+    pub node: u32,
+    /// Its free bytes.
+    pub free: u64,
+    /// What may still come to it.
+    pub need: u64,
+    /// What it keeps free beyond that: [`bind_margin`] of its memory.
+    pub margin: u64,
+}
+
+impl Room {
+    /// `node`'s room on `host` for `need` bytes of memory backed like `hugetlb` says.
+    pub fn on(host: &HostTopology, node: u32, need: u64, hugetlb: bool) -> Self {
+        let (free, total) = free_for(host, node, hugetlb);
+        Self {
+            node,
+            free,
+            need,
+            margin: bind_margin(total),
+        }
+    }
+
+    /// Whether the need and the margin fit in the free memory.
+    pub fn fits(&self) -> bool {
+        self.free >= self.need.saturating_add(self.margin)
+    }
+
+    /// `host node N has X free, less than the Y ... plus a Z margin`, with `what` naming
+    /// the need.
+    pub fn shortfall(&self, what: &str) -> String {
+        format!(
+            "host node {} has {} free, less than the {} {what} plus a {} margin",
+            self.node,
+            mib(self.free),
+            mib(self.need),
+            mib(self.margin)
+        )
+    }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20))
 }
@@ -102,9 +146,8 @@ pub fn final_policies(
             need += region.len.saturating_sub(resident(region));
             hugetlb |= region.hugetlb;
         }
-        let (free, total) = free_for(host, node, hugetlb);
-        let margin = bind_margin(total);
-        if free >= need.saturating_add(margin) {
+        let room = Room::on(host, node, need, hugetlb);
+        if room.fits() {
             continue;
         }
         let mut guest_nodes: Vec<u32> = Vec::new();
@@ -124,11 +167,8 @@ pub fn final_policies(
                 host_node: node,
                 sentence: format!(
                     "guest node {guest_node} prefers host node {node} instead of being bound to \
-                     it: host node {node} has {} free, less than the {} its bound memory may \
-                     still fault in plus a {} margin",
-                    mib(free),
-                    mib(need),
-                    mib(margin)
+                     it: {}",
+                    room.shortfall("its bound memory may still fault in")
                 ),
             });
         }

@@ -27,6 +27,8 @@ pub enum JobOrigin {
     Operator,
     /// Automatic balancing.
     Auto,
+    /// The host-wide balancer, through the API: like an operator's, but holds nothing.
+    HostBalancer,
 }
 
 impl JobState {

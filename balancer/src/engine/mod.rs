@@ -215,9 +215,17 @@ impl Balancer {
         params: RebalanceParams,
         policy: &'static str,
     ) -> Result<JobReport, EngineError> {
-        self.inner
-            .start(params, policy, JobOrigin::Operator)
-            .map(|j| j.report())
+        self.start_as(params, policy, JobOrigin::Operator)
+    }
+
+    /// Starts a rebalance for `origin` (an operator's holds the guest nodes it places).
+    pub fn start_as(
+        &self,
+        params: RebalanceParams,
+        policy: &'static str,
+        origin: JobOrigin,
+    ) -> Result<JobReport, EngineError> {
+        self.inner.start(params, policy, origin).map(|j| j.report())
     }
 
     /// Records that the operator bound `guest_node`'s memory to `host_node` at launch:

@@ -377,6 +377,38 @@ fn an_operators_move_is_held_from_automatic_balancing() {
 }
 
 #[test]
+fn the_host_balancers_move_holds_nothing() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 800);
+    let report = b
+        .start_as(to_node_1(Some(0)), "to-node", JobOrigin::HostBalancer)
+        .unwrap();
+    assert_eq!(report.origin, JobOrigin::HostBalancer);
+    let ended = wait_for_end(&b, &report.id);
+    assert_eq!(ended.state, JobState::Done, "{ended:?}");
+    assert!(b.auto().holds.is_empty(), "{:?}", b.auto().holds);
+    b.shut_down();
+}
+
+#[test]
+fn automatic_balancing_needs_room_for_the_whole_guest_node_less_what_is_there() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 0);
+    let region = REGION_LEN;
+    // Every page of guest node 0 is on host node 0: it needs all of itself on node 1.
+    let room = auto_loop::room_for(&b.inner, &host(100), 0, 1);
+    assert_eq!((room.need, room.margin), (region, 64 * MIB));
+    assert_eq!(room.fits(), region + 64 * MIB <= 100 * MIB);
+    assert!(!auto_loop::room_for(&b.inner, &host(0), 0, 1).fits());
+    let room = auto_loop::room_for(&b.inner, &host(0), 0, 0);
+    assert_eq!(room.need, 0, "it is all there already");
+    assert!(room.fits());
+    assert!(room
+        .shortfall("it may need there")
+        .starts_with("host node 0 has 900 MiB free, less than the 0 MiB it may need there"));
+}
+
+#[test]
 fn heat_sampling_the_operator_turned_on_survives_a_warm_up() {
     let vm = Arc::new(FakeVm::new());
     let b = balancer(&vm, 800);

@@ -9,7 +9,7 @@ use super::file::{ConfigFile, ConfigFileError};
 use super::host_cpus::{CpuList, HostCpus};
 use super::{
     ByteCount, ConsoleFilter, ConsoleSettings, DiskSpec, GuestNodeSpec, MemSize, MemoryBacking,
-    NetSpec, VmConfig, DEFAULT_CMDLINE,
+    NetSpec, VmConfig, VmName, DEFAULT_CMDLINE,
 };
 
 /// Tern: a NUMA-aware microVM monitor. Boots a Linux guest with KVM; the guest's first serial
@@ -70,6 +70,11 @@ pub struct Cli {
     /// Serve the REST API (HTTP/1.1, JSON) on a Unix socket at PATH, mode 0600.
     #[arg(long, value_name = "PATH")]
     pub api_sock: Option<PathBuf>,
+    /// The VM's name (letters, digits, '.', '_', '-'), shown by GET /v1/vm, as the vm label
+    /// of its metrics and by ternctl [default: the API socket's file name without its
+    /// extension].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<VmName>,
     /// Let memory follow vCPUs automatically: when the vCPUs of a guest node settle on
     /// another host node, its memory moves there (rate-limited, with hysteresis).
     #[arg(long)]
@@ -150,6 +155,7 @@ impl Cli {
             prefault: self.prefault || file.prefault,
             print_placement_on_exit: self.print_placement_on_exit || file.print_placement_on_exit,
             api_sock: self.api_sock.or(file.api_sock),
+            name: self.name.or(file.name),
             auto_balance: self.auto_balance || file.auto_balance,
             console: ConsoleSettings {
                 filter: self.console_filter.or(file.console.filter),
@@ -212,6 +218,7 @@ mod tests {
         "prefault": true,
         "print_placement_on_exit": true,
         "api_sock": "/run/tern.sock",
+        "name": "web-1",
         "console_filter": "on",
         "console_rate": "1M",
         "console_limit": 4096,
@@ -341,6 +348,12 @@ mod tests {
             "{}",
             one_line(&err)
         );
+        let err = parse(&["--kernel", "/k", "--name", "a b"]).unwrap_err();
+        assert!(
+            one_line(&err).contains("may only hold letters, digits"),
+            "{}",
+            one_line(&err)
+        );
     }
 
     #[test]
@@ -385,6 +398,7 @@ mod tests {
             prefault: true,
             print_placement_on_exit: true,
             api_sock: Some("/run/tern.sock".into()),
+            name: Some("web-1".parse().unwrap()),
             auto_balance: false,
             console: ConsoleSettings {
                 filter: Some(ConsoleFilter::On),
@@ -438,6 +452,8 @@ mod tests {
                 "hugetlb",
                 "--api-sock",
                 "t.sock",
+                "--name",
+                "db",
                 "--console-filter",
                 "off",
                 "--console-limit",
@@ -463,6 +479,7 @@ mod tests {
         assert_eq!(config.memory, Some(MemSize::from_mib(2048)));
         assert_eq!(config.backing, MemoryBacking::Hugetlb);
         assert_eq!(config.api_sock, Some(PathBuf::from("t.sock")));
+        assert_eq!(config.vm_name().as_str(), "db");
         assert_eq!(config.numa.len(), 2, "the file's nodes stay without --numa");
         let config =
             with_file(r#"{"kernel": "/k", "host_node": 0}"#, &["--host-node", "1"]).unwrap();

@@ -15,7 +15,7 @@ use super::devices::{DeviceSpecError, FileDisk, FileNet};
 use super::host_cpus::HostCpus;
 use super::{
     ByteCount, ConsoleFilter, ConsoleSettings, DiskSpec, GuestNodeSpec, HostPolicy, MemSize,
-    MemoryBacking, NetSpec,
+    MemoryBacking, NetSpec, VmName,
 };
 
 /// What a config file sets; `None` (or `false`) where it says nothing.
@@ -47,6 +47,8 @@ pub struct ConfigFile {
     pub print_placement_on_exit: bool,
     /// The REST API's socket, resolved against the file's directory.
     pub api_sock: Option<PathBuf>,
+    /// The VM's name.
+    pub name: Option<VmName>,
     /// Let memory follow vCPUs automatically from the start.
     pub auto_balance: bool,
     /// The guest console's output settings.
@@ -157,6 +159,7 @@ impl ConfigFile {
             prefault: file.prefault.unwrap_or(false),
             print_placement_on_exit: file.print_placement_on_exit.unwrap_or(false),
             api_sock: file.api_sock.map(|p| dir.join(p)),
+            name: file.name.map(|n| n.0),
             auto_balance: file.auto_balance.unwrap_or(false),
             console: ConsoleSettings {
                 filter: file.console_filter.map(|f| f.0),
@@ -194,6 +197,7 @@ struct FileVm {
     prefault: Option<bool>,
     print_placement_on_exit: Option<bool>,
     api_sock: Option<PathBuf>,
+    name: Option<FileName>,
     auto_balance: Option<bool>,
     console_filter: Option<FileConsoleFilter>,
     console_rate: Option<FileBytes>,
@@ -309,6 +313,19 @@ impl<'de> Deserialize<'de> for FileBacking {
                 &["anon", "thp", "hugetlb"],
             )),
         }
+    }
+}
+
+/// A VM name (see [`VmName`]).
+#[derive(Clone, Debug)]
+struct FileName(VmName);
+
+impl<'de> Deserialize<'de> for FileName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map(Self)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -503,6 +520,7 @@ mod tests {
         "prefault": true,
         "print_placement_on_exit": true,
         "api_sock": "/run/tern.sock",
+        "name": "db-2",
         "console_filter": "off",
         "console_rate": "64K",
         "console_limit": 1000000,
@@ -554,6 +572,7 @@ mod tests {
             prefault: true,
             print_placement_on_exit: true,
             api_sock: Some("/run/tern.sock".into()),
+            name: Some("db-2".parse().unwrap()),
             auto_balance: false,
             console: ConsoleSettings {
                 filter: Some(ConsoleFilter::Off),
@@ -689,6 +708,9 @@ mod tests {
         assert!(err.contains("'fast' is not a number of bytes"), "{err}");
         let err = parse_err(r#"{"console_limit": -5}"#);
         assert!(err.contains("expected a number of bytes"), "{err}");
+        let err = parse_err("{\n  \"name\": \"web 1\"\n}");
+        assert!(err.contains("the VM name 'web 1' may only hold"), "{err}");
+        assert!(err.contains(" at line "), "{err}");
         let err = parse_err(r#"{"host_cpus": "all"}"#);
         assert!(
             err.contains(

@@ -5,6 +5,7 @@ pub mod console;
 pub mod devices;
 pub mod file;
 pub mod host_cpus;
+pub mod name;
 pub mod nodes;
 pub mod numa;
 pub mod size;
@@ -16,6 +17,7 @@ pub use self::console::{ByteCount, ConsoleFilter, ConsoleSettings};
 pub use self::devices::{DiskSpec, NetSpec};
 pub use self::file::{ConfigFile, ConfigFileError};
 pub use self::host_cpus::HostCpus;
+pub use self::name::VmName;
 pub use self::nodes::GuestNode;
 pub use self::numa::{GuestNodeSpec, HostPolicy};
 pub use self::size::MemSize;
@@ -73,6 +75,8 @@ pub struct VmConfig {
     pub print_placement_on_exit: bool,
     /// Serve the REST API on a Unix socket at this path.
     pub api_sock: Option<PathBuf>,
+    /// The VM's name, if given (else from the API socket's file name).
+    pub name: Option<VmName>,
     /// Let memory follow vCPUs automatically from the start.
     pub auto_balance: bool,
     /// The guest console's output: escape filter and limits.
@@ -86,6 +90,13 @@ pub struct VmConfig {
 }
 
 impl VmConfig {
+    /// The VM's name: `name`, else its API socket's file name (see [`VmName::from_socket`]).
+    pub fn vm_name(&self) -> VmName {
+        self.name
+            .clone()
+            .unwrap_or_else(|| VmName::from_socket(self.api_sock.as_deref()))
+    }
+
     /// A VM booting `kernel` with every other setting at its default.
     pub fn new(kernel: impl Into<PathBuf>) -> Self {
         Self {
@@ -102,6 +113,7 @@ impl VmConfig {
             prefault: false,
             print_placement_on_exit: false,
             api_sock: None,
+            name: None,
             auto_balance: false,
             console: ConsoleSettings::default(),
             seccomp: sandbox::Mode::default(),

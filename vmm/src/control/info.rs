@@ -69,6 +69,7 @@ fn device_summary(device: &DeviceInfo) -> DeviceSummary {
 /// The VM summary.
 pub fn vm_info(control: &VmControl) -> VmInfo {
     VmInfo {
+        name: control.name.clone(),
         state: control.state(),
         vcpus: control.plan.vcpus as u32,
         memory_mib: control.ram.size() >> 20,
@@ -85,16 +86,7 @@ pub fn vm_info(control: &VmControl) -> VmInfo {
 
 /// Host nodes as the API shows them.
 pub fn host_nodes(host: &HostTopology) -> Vec<HostNodeInfo> {
-    host.nodes
-        .iter()
-        .map(|n| HostNodeInfo {
-            id: n.id,
-            cpus: n.cpus.clone(),
-            total_mib: n.total_bytes >> 20,
-            free_mib: n.free_bytes >> 20,
-            distances: n.distances.clone(),
-        })
-        .collect()
+    host.nodes.iter().map(HostNodeInfo::from).collect()
 }
 
 impl VmControl {

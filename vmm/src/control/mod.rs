@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::model::{Action, VmInfo, VmState};
-use api::request::{ApiError, ErrorKind, VmReply, VmRequest, VmResponse};
+use api::request::{ApiError, ErrorKind, MetricsText, VmReply, VmRequest, VmResponse};
 use balancer::engine::Balancer;
 use devices::console::OutputBuffer;
 
@@ -31,6 +31,8 @@ const PAUSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Everything a request may look at or act on.
 #[derive(Debug)]
 pub struct VmControl {
+    /// The VM's name (`--name`, or its API socket's file name).
+    pub name: String,
     /// The VM's plan (guest nodes, vCPUs).
     pub plan: VmPlan,
     /// Guest RAM.
@@ -78,7 +80,10 @@ impl VmControl {
                 self.set_affinity(vcpu, &affinity).map(VmResponse::Vcpu)
             }
             VmRequest::Action(action) => self.act(action).map(VmResponse::Vm),
-            VmRequest::Metrics => Ok(VmResponse::Metrics(metrics::render(self))),
+            VmRequest::Metrics => Ok(VmResponse::Metrics(MetricsText {
+                vm: self.name.clone(),
+                text: metrics::render(self),
+            })),
             VmRequest::StartRebalance(req) => self
                 .start_rebalance(&req)
                 .map(VmResponse::RebalanceAccepted),

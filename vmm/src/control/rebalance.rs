@@ -7,7 +7,7 @@ use std::time::Duration;
 use api::model::{
     AutoBalanceHold, AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest,
     HotChunk, MoveMethod, RebalanceAccepted, RebalanceOrigin, RebalancePolicy, RebalanceRequest,
-    RebalanceState, RebalanceStatus,
+    RebalanceState, RebalanceStatus, RequestOrigin,
 };
 use api::request::{ApiError, ErrorKind};
 use balancer::chunk::CHUNK_BYTES;
@@ -103,6 +103,7 @@ pub fn status_of(report: &JobReport) -> RebalanceStatus {
         origin: match report.origin {
             JobOrigin::Operator => RebalanceOrigin::Operator,
             JobOrigin::Auto => RebalanceOrigin::Auto,
+            JobOrigin::HostBalancer => RebalanceOrigin::HostBalancer,
         },
         state: match report.state {
             JobState::Queued => RebalanceState::Queued,
@@ -241,9 +242,13 @@ impl VmControl {
             method,
             rate_limit,
         };
+        let origin = match req.origin.unwrap_or(RequestOrigin::Operator) {
+            RequestOrigin::Operator => JobOrigin::Operator,
+            RequestOrigin::HostBalancer => JobOrigin::HostBalancer,
+        };
         let report = self
             .balancer
-            .start(params, policy_name(policy))
+            .start_as(params, policy_name(policy), origin)
             .map_err(engine_error)?;
         Ok(RebalanceAccepted { id: report.id })
     }

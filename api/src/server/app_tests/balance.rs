@@ -112,6 +112,12 @@ fn a_started_rebalance_is_202_with_its_id_and_location() {
         response.headers().get(LOCATION).unwrap(),
         "/v1/rebalance/rb-2"
     );
+    let (code, body) = run(send(
+        "POST",
+        "/v1/rebalance",
+        br#"{"policy":"to-node","host_node":1,"guest_node":0,"origin":"host-balancer"}"#,
+    ));
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
     let (_, body) = run(send("POST", "/v1/rebalance", br#"{"policy":"hot-first"}"#));
     let accepted: RebalanceAccepted = serde_json::from_str(&body).unwrap();
     assert_eq!(accepted.id, "rb-2");
@@ -167,7 +173,7 @@ fn heat_and_auto_balance_are_read_and_switched() {
 
 #[test]
 fn bad_balancing_requests_get_json_errors_with_their_status() {
-    let cases: [(&str, &str, &[u8], StatusCode, &str); 12] = [
+    let cases: [(&str, &str, &[u8], StatusCode, &str); 13] = [
         (
             "POST",
             "/v1/rebalance",
@@ -195,6 +201,13 @@ fn bad_balancing_requests_get_json_errors_with_their_status() {
             br#"{"policy":"sideways"}"#,
             StatusCode::BAD_REQUEST,
             "unknown variant `sideways`",
+        ),
+        (
+            "POST",
+            "/v1/rebalance",
+            br#"{"policy":"to-node","host_node":1,"origin":"auto"}"#,
+            StatusCode::BAD_REQUEST,
+            "unknown variant `auto`, expected `operator` or `host-balancer`",
         ),
         (
             "POST",

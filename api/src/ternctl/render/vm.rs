@@ -71,9 +71,12 @@ pub fn devices_table(devices: &[DeviceSummary]) -> Table {
     table
 }
 
-/// The VM: `key  value` lines, then its guest nodes and devices.
+/// The VM: `key  value` lines (its name first, when it has one), then its guest nodes and devices.
 pub fn render_vm(vm: &VmInfo) -> String {
     let mut summary = Table::untitled();
+    if !vm.name.is_empty() {
+        summary.row(vec!["name".to_string(), vm.name.clone()]);
+    }
     for (key, value) in [
         ("state", state_name(vm.state).to_string()),
         ("vCPUs", vm.vcpus.to_string()),
@@ -126,6 +129,7 @@ mod tests {
                 policy: policy.into(),
             };
         VmInfo {
+            name: "web-1".into(),
             state,
             vcpus: 4,
             memory_mib: 2048,
@@ -182,6 +186,7 @@ mod tests {
         assert_eq!(
             render_vm(&two_node_vm(VmState::Running)),
             "\
+name    web-1
 state   running
 vCPUs   4
 memory  2 GiB
@@ -199,6 +204,7 @@ GUEST NODE  VCPUS  MEMORY  HOST NODE  POLICY
         let mut vm = two_node_vm(VmState::ShuttingDown);
         vm.guest_nodes.clear();
         vm.uptime_ms = 1500;
+        vm.name.clear();
         assert_eq!(
             render_vm(&vm),
             "state   shutting-down\nvCPUs   4\nmemory  2 GiB\nuptime  1.5s\n"
