@@ -21,6 +21,9 @@ pub fn rebalance_request(args: &RebalanceArgs) -> RebalanceRequest {
         method: args.method.map(Into::into),
         workers: args.workers,
         batch_pages: args.batch_pages,
+        mode: args.mode.map(Into::into),
+        sweep_after_s: args.sweep_after_s,
+        pace: args.pace.map(Into::into),
     }
 }
 
