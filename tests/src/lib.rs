@@ -31,6 +31,7 @@ mod lock;
 mod logs;
 pub mod output;
 pub mod paths;
+pub mod placement_json;
 pub mod qemu;
 pub mod runner;
 pub mod sections;
