@@ -3,7 +3,8 @@
 //! balancing moves a page when a vCPU running on the target touches it. Tern samples where
 //! the planned pages are and counts those that arrived; after `sweep_after` it moves what
 //! is left with mbind(MPOL_MF_MOVE), which also takes pages NUMA balancing has made
-//! PROT_NONE for its hinting faults (move_pages cannot see those: it says -ENOENT). It ends
+//! PROT_NONE for its hinting faults (move_pages cannot see those: it says -ENOENT, or
+//! -EFAULT for a huge page). It ends
 //! done when every planned page is on its target, settling the policies by the binding
 //! rules (which removes the flag); on any other way out the guard puts them back.
 //!
@@ -148,14 +149,20 @@ fn sample(
     Ok(())
 }
 
-/// Pages the kernel called not present (-ENOENT) that are in memory (mincore) are PROT_NONE
-/// for NUMA balancing's hinting faults: a read makes them present, then they are asked
-/// about again.
+/// What move_pages(2) says of a page NUMA balancing made PROT_NONE: -ENOENT for a base
+/// page, -EFAULT for a huge page mapped whole.
+fn hidden_status(status: i32) -> bool {
+    status == -libc::ENOENT || status == -libc::EFAULT
+}
+
+/// Pages the kernel called not present (-ENOENT, -EFAULT) that are in memory (mincore) are
+/// PROT_NONE for NUMA balancing's hinting faults: a read makes them present, then they are
+/// asked about again.
 fn reveal_hidden(inner: &BalancerInner, pages: &[u64], statuses: &mut [i32]) -> Result<(), Ended> {
     let mut hidden: Vec<usize> = Vec::new();
     let mut resident = [0u8; 1];
     for (i, (addr, status)) in pages.iter().zip(statuses.iter()).enumerate() {
-        if *status == -libc::ENOENT
+        if hidden_status(*status)
             && inner.mover.resident(*addr, &mut resident).is_ok()
             && resident[0] & 1 == 1
         {
@@ -212,7 +219,7 @@ fn reveal_scope(inner: &BalancerInner, plan: &Plan) {
                 continue;
             };
             for (page, status) in present.iter().zip(statuses) {
-                if status == -libc::ENOENT {
+                if hidden_status(status) {
                     inner.view.touch(*page);
                 }
             }
