@@ -66,6 +66,19 @@ pub trait GuestView: Send + Sync {
 
     /// The vCPU threads.
     fn vcpu_threads(&self) -> Vec<VcpuThread>;
+
+    /// Holds every vCPU outside KVM_RUN (the VM's own pause). Returns whether it paused
+    /// them: `false` if the VM was paused already (by the operator), which the caller then
+    /// leaves as it is.
+    fn pause_vcpus(&self) -> std::io::Result<bool>;
+
+    /// Lets the vCPUs run again after [`pause_vcpus`](Self::pause_vcpus) paused them.
+    fn resume_vcpus(&self);
+
+    /// Reads one byte of guest memory at host address `addr` (nothing if it lies outside
+    /// guest memory): a page the kernel's NUMA balancing made PROT_NONE is present again
+    /// afterwards, so move_pages(2) can say where it is.
+    fn touch(&self, addr: u64);
 }
 
 /// The placement of one region.
@@ -154,6 +167,14 @@ mod tests {
         fn vcpu_threads(&self) -> Vec<VcpuThread> {
             Vec::new()
         }
+
+        fn pause_vcpus(&self) -> std::io::Result<bool> {
+            Ok(true)
+        }
+
+        fn resume_vcpus(&self) {}
+
+        fn touch(&self, _: u64) {}
     }
 
     /// Pages below 0x2000_0000 are on node 0, the others on node 1, except the last page of

@@ -33,7 +33,7 @@ fn purpose(kind: FilterKind) -> &'static str {
             "a virtio-net device's queues: frames between its tap and guest memory"
         }
         FilterKind::Balancer => {
-            "a rebalance: topology, placement, moves; starts movers and, for hot-first, heat"
+            "a rebalance: topology, placement, moves; starts movers, a paced move's `pacer` (under this filter) and, for hot-first, heat; a paused move kicks the vCPUs"
         }
         FilterKind::Mover => "moves one slice of a rebalance's pages",
         FilterKind::Heat => "reads and re-arms KVM dirty logs every interval",

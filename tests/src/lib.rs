@@ -31,6 +31,7 @@ mod lock;
 mod logs;
 pub mod output;
 pub mod paths;
+pub mod placement_json;
 pub mod pty;
 pub mod qemu;
 pub mod runner;

@@ -6,6 +6,7 @@
 //! 2 s with the memory policies put back and a line saying how far the move got.
 
 use serde_json::Value;
+use tern_tests::placement_json::share_on;
 use tern_tests::sections::{heartbeats, json_section, section, SECTION_FN, WAIT_FNS};
 use tern_tests::{run_with_retries, LabOutput, LabSpec};
 
@@ -22,21 +23,6 @@ fn lab(name: &str, script: String) -> LabOutput {
 fn json(out: &LabOutput, name: &str) -> Value {
     json_section(out, name)
         .unwrap_or_else(|| panic!("section {name} missing or failed: {:?}", section(out, name)))
-}
-
-/// Populated pages of guest node `g` on `node` / all its populated pages, from /v1/placement.
-fn share_on(placement: &Value, g: usize, node: u64) -> f64 {
-    let host_nodes = placement["guest_nodes"][g]["host_nodes"]
-        .as_array()
-        .unwrap();
-    let pages = |h: &Value| h["pages"].as_u64().unwrap();
-    let total: u64 = host_nodes.iter().map(pages).sum();
-    let on: u64 = host_nodes
-        .iter()
-        .filter(|h| h["host_node"].as_u64() == Some(node))
-        .map(pages)
-        .sum();
-    on as f64 / total.max(1) as f64
 }
 
 fn assert_no_bad_word(out: &LabOutput) {

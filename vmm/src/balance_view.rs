@@ -10,9 +10,11 @@ use balancer::guest::{GuestView, MemoryRegion, VcpuThread};
 use balancer::mempolicy::MemPolicy;
 use kvm_ioctls::VmFd;
 
+use crate::control::PAUSE_TIMEOUT;
 use crate::dirty_log::{set_dirty_logging, take_dirty_bitmap, Rearm};
 use crate::memory::GuestRam;
 use crate::vcpu::control::VcpuControl;
+use crate::vcpu::kick_shared;
 
 /// The balancer's handle on a VM.
 #[derive(Debug)]
@@ -94,5 +96,27 @@ impl GuestView for VmView {
                 pins: v.pins.load(Ordering::SeqCst),
             })
             .collect()
+    }
+
+    fn pause_vcpus(&self) -> io::Result<bool> {
+        if self.vcpus.is_paused() {
+            return Ok(false);
+        }
+        if !self.vcpus.pause(kick_shared, PAUSE_TIMEOUT) {
+            self.vcpus.resume();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the vCPUs did not stop within 5 s",
+            ));
+        }
+        Ok(true)
+    }
+
+    fn resume_vcpus(&self) {
+        self.vcpus.resume();
+    }
+
+    fn touch(&self, addr: u64) {
+        self.ram.touch(addr);
     }
 }

@@ -13,8 +13,8 @@ pub use error::ErrorBody;
 pub use placement::{GuestNodePlacement, HostNodePages, PlacementInfo, VcpuPlacement};
 pub use rebalance::{
     AutoBalanceHold, AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest,
-    HotChunk, MoveMethod, RebalanceAccepted, RebalanceOrigin, RebalancePolicy, RebalanceRequest,
-    RebalanceState, RebalanceStatus, RequestOrigin,
+    HotChunk, MoveMethod, RebalanceAccepted, RebalanceMode, RebalanceOrigin, RebalancePace,
+    RebalancePolicy, RebalanceRequest, RebalanceState, RebalanceStatus, RequestOrigin,
 };
 pub use topology::{GuestNodeTopology, HostNodeInfo, RegionInfo, TopologyInfo};
 pub use vcpus::{AffinityRequest, AffinitySource, VcpuInfo};

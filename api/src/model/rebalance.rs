@@ -31,6 +31,34 @@ pub enum MoveMethod {
     Mbind,
 }
 
+/// How a rebalance moves pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebalanceMode {
+    /// The mover moves every page while the guest runs.
+    #[default]
+    Live,
+    /// The vCPUs are paused, every page moves at full speed, the vCPUs run again (on every
+    /// way out).
+    Paused,
+    /// The guest node's memory is bound to the target with migrate-on-touch (MPOL_BIND |
+    /// MPOL_F_NUMA_BALANCING): pages move when vCPUs on the target touch them; what is left
+    /// after `sweep_after_s` is moved live.
+    Lazy,
+}
+
+/// How a rebalance's speed is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebalancePace {
+    /// As fast as it can, or at `max_mib_per_s`.
+    #[default]
+    Fixed,
+    /// From the vCPU threads' run-queue delay: as fast as keeps them waiting for a CPU at
+    /// most 10% of the time, at most `max_mib_per_s`.
+    Guest,
+}
+
 /// A rebalance request. Fields beyond `policy` as the policy needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +90,16 @@ pub struct RebalanceRequest {
     /// Pages per move_pages call: 1 to 65536 (default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_pages: Option<u32>,
+    /// Live (default), paused or lazy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RebalanceMode>,
+    /// With lazy: move what is left live after this many seconds, 0 to 86400 (default:
+    /// never; the move runs until every page followed or it is cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_after_s: Option<u64>,
+    /// With live: fixed (default) or guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<RebalancePace>,
     /// Who asks (default: operator). An operator's rebalance holds the guest nodes it places
     /// (automatic balancing leaves them alone); the host balancer's does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +122,10 @@ pub enum RequestOrigin {
 pub struct RebalanceAccepted {
     /// The rebalance's id, for `GET`/`DELETE /v1/rebalance/{id}`.
     pub id: String,
+    /// What may keep it from working as asked (a lazy move whose vCPUs may run off the
+    /// target's CPUs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Where a rebalance is.
@@ -123,6 +165,10 @@ pub struct RebalanceStatus {
     pub policy: RebalancePolicy,
     /// Who started it.
     pub origin: RebalanceOrigin,
+    /// How it moves.
+    pub mode: RebalanceMode,
+    /// How its speed is chosen.
+    pub pace: RebalancePace,
     /// Where it is.
     pub state: RebalanceState,
     /// Populated pages the plan moves (4 KiB pages).
@@ -137,6 +183,12 @@ pub struct RebalanceStatus {
     pub bytes_moved: u64,
     /// Milliseconds since it started.
     pub elapsed_ms: u64,
+    /// Paused mode: milliseconds the vCPUs were paused for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_ms: Option<u64>,
+    /// Guest pace: the rate the pacer set last, in MiB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace_mib_per_s: Option<f64>,
     /// Why it failed or stopped short, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -53,7 +53,8 @@ pub struct GuestNodeTopology {
     pub memory_mib: u64,
     /// The host node its memory is tied to, if any.
     pub host_node: Option<u32>,
-    /// Its memory policy: default, bind, preferred or interleave.
+    /// Its memory policy: default, local, bind, preferred, interleave, or bind-on-touch
+    /// while a lazy rebalance moves it.
     pub policy: String,
     /// Why it prefers its host node rather than being bound to it, when a rebalance moved
     /// it to a node without room for all of it.

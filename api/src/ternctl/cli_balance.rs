@@ -5,7 +5,7 @@ use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::idlist::parse_id_list;
-use crate::model::{MoveMethod, RebalancePolicy};
+use crate::model::{MoveMethod, RebalanceMode, RebalancePace, RebalancePolicy};
 
 /// A balancing command.
 #[derive(Clone, Debug, PartialEq, Subcommand)]
@@ -91,6 +91,45 @@ impl From<MethodArg> for MoveMethod {
     }
 }
 
+/// How a rebalance moves pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Move every page while the guest runs.
+    Live,
+    /// Pause the vCPUs, move every page, resume.
+    Paused,
+    /// Bind with migrate-on-touch: pages follow the vCPUs that touch them.
+    Lazy,
+}
+
+impl From<ModeArg> for RebalanceMode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Live => Self::Live,
+            ModeArg::Paused => Self::Paused,
+            ModeArg::Lazy => Self::Lazy,
+        }
+    }
+}
+
+/// How a rebalance's speed is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PaceArg {
+    /// As fast as it can, or at --max-mib-per-s.
+    Fixed,
+    /// As fast as keeps the vCPUs waiting for a CPU at most 10% of the time.
+    Guest,
+}
+
+impl From<PaceArg> for RebalancePace {
+    fn from(pace: PaceArg) -> Self {
+        match pace {
+            PaceArg::Fixed => Self::Fixed,
+            PaceArg::Guest => Self::Guest,
+        }
+    }
+}
+
 /// Host node numbers from the command line (an alias for clap's sake, as `CpuList`).
 pub type NodeList = Vec<u32>;
 
@@ -124,6 +163,15 @@ pub struct RebalanceArgs {
     /// Pages per move_pages call [default: 512].
     #[arg(long, value_name = "N")]
     pub batch_pages: Option<u32>,
+    /// How pages move [default: live].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// With --mode lazy: move what is left live after S seconds.
+    #[arg(long, value_name = "S")]
+    pub sweep_after_s: Option<u64>,
+    /// How the speed is chosen [default: fixed].
+    #[arg(long, value_enum)]
+    pub pace: Option<PaceArg>,
     /// Print the rebalance's id and return at once.
     #[arg(long)]
     pub no_wait: bool,

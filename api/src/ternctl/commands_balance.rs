@@ -22,6 +22,9 @@ pub fn rebalance_request(args: &RebalanceArgs) -> RebalanceRequest {
         workers: args.workers,
         batch_pages: args.batch_pages,
         origin: None,
+        mode: args.mode.map(Into::into),
+        sweep_after_s: args.sweep_after_s,
+        pace: args.pace.map(Into::into),
     }
 }
 

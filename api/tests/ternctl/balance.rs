@@ -32,6 +32,8 @@ impl FakeRebalance {
             id: self.id.clone(),
             policy: self.policy,
             origin: RebalanceOrigin::Operator,
+            mode: RebalanceMode::Live,
+            pace: RebalancePace::Fixed,
             state: self.state,
             pages_total: GIB_PAGES,
             pages_moved: if failed { GIB_PAGES / 2 } else { moved },
@@ -43,6 +45,8 @@ impl FakeRebalance {
             },
             bytes_moved: if failed { GIB_PAGES / 2 } else { moved } * 4096,
             elapsed_ms: 500 * self.reads,
+            paused_ms: None,
+            pace_mib_per_s: None,
             message: failed.then(|| "host node 1 has no free memory left".into()),
         }
     }
@@ -107,7 +111,10 @@ impl FakeBalancer {
             reads: 0,
             state: RebalanceState::Running,
         });
-        Ok(VmResponse::RebalanceAccepted(RebalanceAccepted { id }))
+        Ok(VmResponse::RebalanceAccepted(RebalanceAccepted {
+            id,
+            warning: None,
+        }))
     }
 
     fn find(&mut self, id: &str) -> Result<&mut FakeRebalance, ApiError> {

@@ -86,6 +86,8 @@ impl FakeVm {
             id: "rb-1".into(),
             policy: req.policy.unwrap_or(RebalancePolicy::ToNode),
             origin: RebalanceOrigin::HostBalancer,
+            mode: RebalanceMode::Live,
+            pace: RebalancePace::Fixed,
             state: *state,
             pages_total: total,
             pages_moved: moved,
@@ -93,6 +95,8 @@ impl FakeVm {
             failed_by_reason: BTreeMap::new(),
             bytes_moved: moved * PAGE,
             elapsed_ms: 100 * reads,
+            paused_ms: None,
+            pace_mib_per_s: None,
             message: None,
         })
     }
@@ -184,6 +188,7 @@ impl FakeVm {
                 self.rebalance = Some((req, 0, RebalanceState::Running));
                 Ok(VmResponse::RebalanceAccepted(RebalanceAccepted {
                     id: "rb-1".into(),
+                    warning: None,
                 }))
             }
             VmRequest::GetRebalance(_) => {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::binding::Room;
 use super::job::JobOrigin;
+use super::mode::{MoveMode, Pace};
 use super::{BalancerInner, RebalanceParams};
 use crate::auto::{AutoConfig, AutoState, GuestNodeObservation, Hold};
 use crate::mover::{Method, DEFAULT_BATCH_PAGES};
@@ -188,6 +189,8 @@ fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
                 workers: 1,
             },
             rate_limit: Some(inner.auto.rate()),
+            mode: MoveMode::Live,
+            pace: Pace::Guest,
         };
         if inner.start(params, "follow-vcpus", JobOrigin::Auto).is_ok() {
             if let Ok(mut state) = inner.auto.state.lock() {

@@ -434,6 +434,11 @@ mod tests {
         fn vcpu_threads(&self) -> Vec<VcpuThread> {
             Vec::new()
         }
+        fn pause_vcpus(&self) -> io::Result<bool> {
+            Ok(true)
+        }
+        fn resume_vcpus(&self) {}
+        fn touch(&self, _: u64) {}
     }
 
     #[test]

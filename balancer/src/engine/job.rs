@@ -1,8 +1,10 @@
 //! One rebalance: its id, what it does, its state and progress, and why it ended.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::mode::{MoveMode, Pace};
 use crate::mover::progress::{MoveProgress, ProgressSnapshot};
 
 /// Where a rebalance is.
@@ -54,8 +56,16 @@ pub struct Job {
     pub policy: &'static str,
     /// Who started it.
     pub origin: JobOrigin,
+    /// How it moves.
+    pub mode: MoveMode,
+    /// How its speed is chosen.
+    pub pace: Pace,
     /// Its counters and cancel flag.
     pub progress: Arc<MoveProgress>,
+    /// Milliseconds the vCPUs were paused for it (paused mode).
+    paused_ms: AtomicU64,
+    /// The paced rate now, in bytes per second (0 until pacing sets one).
+    pace_rate: AtomicU64,
     started: Instant,
     inner: Mutex<JobInner>,
 }
@@ -69,6 +79,14 @@ pub struct JobReport {
     pub policy: &'static str,
     /// Who started it.
     pub origin: JobOrigin,
+    /// How it moves.
+    pub mode: MoveMode,
+    /// How its speed is chosen.
+    pub pace: Pace,
+    /// How long the vCPUs were paused for it (paused mode only).
+    pub paused: Option<Duration>,
+    /// The paced rate now, in bytes per second (guest pacing only, once set).
+    pub pace_rate: Option<u64>,
     /// Its state.
     pub state: JobState,
     /// Its counters (elapsed frozen once it ended).
@@ -79,12 +97,22 @@ pub struct JobReport {
 
 impl Job {
     /// A queued job.
-    pub fn new(id: String, policy: &'static str, origin: JobOrigin) -> Self {
+    pub fn new(
+        id: String,
+        policy: &'static str,
+        origin: JobOrigin,
+        mode: MoveMode,
+        pace: Pace,
+    ) -> Self {
         Self {
             id,
             policy,
             origin,
+            mode,
+            pace,
             progress: Arc::new(MoveProgress::new()),
+            paused_ms: AtomicU64::new(0),
+            pace_rate: AtomicU64::new(0),
             started: Instant::now(),
             inner: Mutex::new(JobInner {
                 state: JobState::Queued,
@@ -115,6 +143,17 @@ impl Job {
         }
     }
 
+    /// Adds `paused` to the time the vCPUs were paused for it.
+    pub fn add_paused(&self, paused: Duration) {
+        self.paused_ms
+            .fetch_add(paused.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Records the paced rate now.
+    pub fn set_pace_rate(&self, bytes_per_s: u64) {
+        self.pace_rate.store(bytes_per_s, Ordering::Relaxed);
+    }
+
     /// Its report now.
     pub fn report(&self) -> JobReport {
         let mut progress = self.progress.snapshot();
@@ -131,6 +170,11 @@ impl Job {
             id: self.id.clone(),
             policy: self.policy,
             origin: self.origin,
+            mode: self.mode,
+            pace: self.pace,
+            paused: (self.mode == MoveMode::Paused)
+                .then(|| Duration::from_millis(self.paused_ms.load(Ordering::Relaxed))),
+            pace_rate: Some(self.pace_rate.load(Ordering::Relaxed)).filter(|r| *r > 0),
             state,
             progress,
             message,
@@ -144,7 +188,16 @@ mod tests {
 
     #[test]
     fn final_states_freeze_the_clock_and_keep_the_message() {
-        let job = Job::new("rb-1".into(), "to-node", JobOrigin::Operator);
+        let job = Job::new(
+            "rb-1".into(),
+            "to-node",
+            JobOrigin::Operator,
+            MoveMode::Paused,
+            Pace::Fixed,
+        );
+        job.add_paused(Duration::from_millis(30));
+        assert_eq!(job.report().paused, Some(Duration::from_millis(30)));
+        assert_eq!(job.report().pace_rate, None);
         assert_eq!(job.state(), JobState::Queued);
         job.set_state(JobState::Running, None);
         job.set_state(JobState::Failed, Some("host node 1 is full".into()));

@@ -7,6 +7,10 @@ pub mod auto_loop;
 pub mod binding;
 pub mod heat_sampler;
 pub mod job;
+mod lazy;
+pub mod mode;
+mod pacer;
+mod pause;
 mod run;
 
 use std::collections::BTreeMap;
@@ -18,6 +22,7 @@ use self::auto_loop::{AutoBalancer, AutoReport};
 use self::binding::BindingNote;
 use self::heat_sampler::HeatSampler;
 use self::job::{Job, JobOrigin, JobReport};
+use self::mode::{MoveMode, Pace};
 use crate::guest::{GuestView, MemoryRegion};
 use crate::host::HostInfo;
 use crate::mover::Method;
@@ -36,6 +41,10 @@ pub struct RebalanceParams {
     pub method: Method,
     /// Bytes per second at most.
     pub rate_limit: Option<u64>,
+    /// Live, paused or lazy.
+    pub mode: MoveMode,
+    /// Fixed speed or paced by the guest.
+    pub pace: Pace,
 }
 
 /// Why a rebalance could not start, or a job not be cancelled.
@@ -125,7 +134,13 @@ impl BalancerInner {
             let _ = previous.join();
         }
         jobs.next_id += 1;
-        let job = Arc::new(Job::new(format!("rb-{}", jobs.next_id), policy, origin));
+        let job = Arc::new(Job::new(
+            format!("rb-{}", jobs.next_id),
+            policy,
+            origin,
+            params.mode,
+            params.pace,
+        ));
         let (inner, thread_job) = (self.clone(), job.clone());
         let handle = std::thread::Builder::new()
             .name("balancer".into())

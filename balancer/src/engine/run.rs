@@ -4,12 +4,14 @@
 
 use super::binding::final_policies;
 use super::job::{Job, JobOrigin, JobState};
-use super::{BalancerInner, RebalanceParams};
+use super::mode::MoveMode;
+use super::pause::PausedVcpus;
+use super::{lazy, pacer, BalancerInner, RebalanceParams};
 use crate::chunk::{query_region, RegionChunks};
 use crate::guest::MemoryRegion;
 use crate::mempolicy::guard::PolicyGuard;
 use crate::mempolicy::MemPolicy;
-use crate::mover::{run_move, MoveIo, MoveSpec, MoveTask, StopReason};
+use crate::mover::{MoveIo, MoveSpec, MoveTask, StopReason};
 use crate::page_nodes::PageNodes;
 use crate::placement::PAGE_SIZE;
 use crate::policy::{move_ranges, plan, Plan, PlanInput, PolicyRequest, RegionTarget};
@@ -31,16 +33,16 @@ fn interim_policy(target: &RegionTarget) -> MemPolicy {
     }
 }
 
-fn mib(pages: u64) -> String {
+pub(super) fn mib(pages: u64) -> String {
     format!("{:.1} MiB", (pages * PAGE_SIZE) as f64 / f64::from(1 << 20))
 }
 
-type Ended = (JobState, String);
+pub(super) type Ended = (JobState, String);
 
 /// A plan, the chunks it was made from, and where every page was then.
 type Planned = (Plan, Vec<RegionChunks>, Vec<PageNodes>);
 
-fn cancelled_early() -> Ended {
+pub(super) fn cancelled_early() -> Ended {
     (
         JobState::Cancelled,
         "cancelled before any page moved".into(),
@@ -147,7 +149,7 @@ fn hold_placed_guest_nodes(inner: &BalancerInner, job: &Job, plan: &Plan) {
 }
 
 /// Bytes of `region` in memory now (mincore), or its whole length if that cannot be told.
-fn resident_bytes(inner: &BalancerInner, region: &MemoryRegion) -> u64 {
+pub(super) fn resident_bytes(inner: &BalancerInner, region: &MemoryRegion) -> u64 {
     let pages = region.len / PAGE_SIZE;
     let mut resident = vec![0u8; usize::try_from(pages).unwrap_or(0)];
     match inner.mover.resident(region.host_addr, &mut resident) {
@@ -166,6 +168,9 @@ fn execute(
         return Err(cancelled_early());
     }
     hold_placed_guest_nodes(inner, job, &plan);
+    if let MoveMode::Lazy { sweep_after } = params.mode {
+        return lazy::execute(inner, job, params, &plan, &chunks, &known, sweep_after);
+    }
     let interim: Vec<(usize, MemPolicy)> = plan
         .targets
         .iter()
@@ -195,7 +200,18 @@ fn execute(
         pages: inner.mover.as_ref(),
         ranges: &guard,
     };
-    let outcome = run_move(io, &spec, &job.progress);
+    let paused = match params.mode {
+        MoveMode::Paused => Some(PausedVcpus::pause(inner.view.as_ref(), job).map_err(|e| {
+            (
+                JobState::Failed,
+                format!("cannot pause the vCPUs: {e}; nothing moved"),
+            )
+        })?),
+        MoveMode::Live | MoveMode::Lazy { .. } => None,
+    };
+    let outcome = pacer::run_paced(inner, job, io, &spec);
+    // The vCPUs run again as soon as the pages have moved, before the policies settle.
+    drop(paused);
     let progress = job.progress.snapshot();
     let how_far = format!(
         "{} of {}",
@@ -231,7 +247,7 @@ fn execute(
 
 /// Leaves the regions of a complete move with their final policies, binding a guest node to
 /// its new node only where it fits whole, and says what it did.
-fn settle(
+pub(super) fn settle(
     inner: &BalancerInner,
     plan: &Plan,
     guard: PolicyGuard<'_>,

@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::job::JobState;
+use super::mode::{MoveMode, Pace};
 use super::*;
 use crate::chunk::CHUNK_BYTES;
 use crate::guest::{MemoryRegion, VcpuThread};
@@ -34,6 +35,11 @@ struct FakeVm {
     /// While true, move calls wait (after saying they entered).
     gate: Mutex<(bool, bool)>,
     gate_changed: Condvar,
+    /// Pause calls and resume calls, and whether the VM is paused now.
+    pauses: Mutex<(u32, u32, bool)>,
+    /// Pages a query finds arrived on a region's migrate-on-touch node since the last one
+    /// (the guest touching them).
+    touched_per_query: Mutex<usize>,
 }
 
 fn host_addr(region: usize) -> u64 {
@@ -56,6 +62,34 @@ impl FakeVm {
             room: Mutex::default(),
             gate: Mutex::new((false, false)),
             gate_changed: Condvar::new(),
+            pauses: Mutex::default(),
+            touched_per_query: Mutex::default(),
+        }
+    }
+
+    /// Moves up to `touched_per_query` pages of regions bound with migrate-on-touch to
+    /// their node, as the guest's touches would.
+    fn touch_some(&self) {
+        let count = *self.touched_per_query.lock().unwrap();
+        let policies = self.policies();
+        let mut map = self.nodes.lock().unwrap();
+        let mut left = count;
+        for (region, policy) in policies.iter().enumerate() {
+            let MemPolicy::BindOnTouch(node) = policy else {
+                continue;
+            };
+            for page in 0..REGION_LEN / PAGE_SIZE {
+                if left == 0 {
+                    return;
+                }
+                let addr = host_addr(region) + page * PAGE_SIZE;
+                if let Some(n) = map.get_mut(&addr) {
+                    if *n != *node as i32 {
+                        *n = *node as i32;
+                        left -= 1;
+                    }
+                }
+            }
         }
     }
 
@@ -112,8 +146,17 @@ impl GuestView for FakeVm {
         Ok(())
     }
 
-    fn move_range(&self, _: u64, _: u64, _: &MemPolicy) -> io::Result<()> {
-        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    fn move_range(&self, addr: u64, len: u64, policy: &MemPolicy) -> io::Result<()> {
+        let node = policy
+            .node()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))?;
+        let mut map = self.nodes.lock().unwrap();
+        for (a, n) in map.iter_mut() {
+            if *a >= addr && *a < addr + len {
+                *n = node as i32;
+            }
+        }
+        Ok(())
     }
 
     fn set_dirty_logging(&self, _: bool) -> io::Result<()> {
@@ -131,6 +174,24 @@ impl GuestView for FakeVm {
     fn vcpu_threads(&self) -> Vec<VcpuThread> {
         Vec::new()
     }
+
+    fn pause_vcpus(&self) -> io::Result<bool> {
+        let mut p = self.pauses.lock().unwrap();
+        if p.2 {
+            return Ok(false);
+        }
+        p.0 += 1;
+        p.2 = true;
+        Ok(true)
+    }
+
+    fn resume_vcpus(&self) {
+        let mut p = self.pauses.lock().unwrap();
+        p.1 += 1;
+        p.2 = false;
+    }
+
+    fn touch(&self, _: u64) {}
 }
 
 impl PageMover for FakeVm {
@@ -141,6 +202,7 @@ impl PageMover for FakeVm {
         status: &mut [i32],
     ) -> io::Result<usize> {
         let Some(nodes) = nodes else {
+            self.touch_some();
             let map = self.nodes.lock().unwrap();
             for (p, s) in pages.iter().zip(status.iter_mut()) {
                 *s = map.get(p).copied().unwrap_or(-libc::ENOENT);
@@ -214,6 +276,15 @@ fn to_node_1(guest_node: Option<u32>) -> RebalanceParams {
             workers: 1,
         },
         rate_limit: None,
+        mode: MoveMode::Live,
+        pace: Pace::Fixed,
+    }
+}
+
+fn with_mode(mode: MoveMode, guest_node: Option<u32>) -> RebalanceParams {
+    RebalanceParams {
+        mode,
+        ..to_node_1(guest_node)
     }
 }
 
@@ -424,4 +495,154 @@ fn heat_sampling_the_operator_turned_on_survives_a_warm_up() {
     drop(warmup);
     assert!(!b.heat_state().running);
     b.shut_down();
+}
+
+#[test]
+fn a_paused_move_resumes_the_vcpus_when_done_and_reports_the_pause() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 800);
+    let id = b
+        .start(with_mode(MoveMode::Paused, Some(0)), "to-node")
+        .unwrap()
+        .id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Done, "{report:?}");
+    assert_eq!(*vm.pauses.lock().unwrap(), (1, 1, false));
+    assert!(report.paused.is_some(), "{report:?}");
+    assert_eq!(vm.on(1), 2048);
+    assert_eq!(vm.policies(), vec![MemPolicy::Bind(1), MemPolicy::Bind(0)]);
+}
+
+#[test]
+fn a_paused_move_resumes_the_vcpus_when_cancelled_or_failed() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 800);
+    vm.close_gate();
+    let id = b
+        .start(with_mode(MoveMode::Paused, None), "to-node")
+        .unwrap()
+        .id;
+    vm.wait_until_a_move_waits();
+    assert_eq!(
+        *vm.pauses.lock().unwrap(),
+        (1, 0, true),
+        "paused while moving"
+    );
+    b.cancel(&id).unwrap();
+    vm.open_gate();
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Cancelled, "{report:?}");
+    assert_eq!(*vm.pauses.lock().unwrap(), (1, 1, false));
+    assert_eq!(vm.policies(), vec![MemPolicy::Bind(0); 2]);
+
+    *vm.move_errno.lock().unwrap() = Some(libc::EPERM);
+    let id = b
+        .start(with_mode(MoveMode::Paused, None), "to-node")
+        .unwrap()
+        .id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Failed, "{report:?}");
+    assert_eq!(*vm.pauses.lock().unwrap(), (2, 2, false));
+}
+
+#[test]
+fn a_paused_move_leaves_a_vm_the_operator_paused_paused() {
+    let vm = Arc::new(FakeVm::new());
+    vm.pauses.lock().unwrap().2 = true;
+    let b = balancer(&vm, 800);
+    let id = b
+        .start(with_mode(MoveMode::Paused, Some(0)), "to-node")
+        .unwrap()
+        .id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Done, "{report:?}");
+    assert_eq!(*vm.pauses.lock().unwrap(), (0, 0, true));
+    assert_eq!(report.paused, Some(Duration::ZERO));
+}
+
+#[test]
+fn a_lazy_move_counts_pages_as_they_arrive_and_settles_without_the_flag() {
+    let vm = Arc::new(FakeVm::new());
+    *vm.touched_per_query.lock().unwrap() = 700;
+    let b = balancer(&vm, 800);
+    let lazy = MoveMode::Lazy { sweep_after: None };
+    let id = b.start(with_mode(lazy, Some(0)), "to-node").unwrap().id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Done, "{report:?}");
+    assert_eq!(report.progress.pages_moved, 2048);
+    assert_eq!(report.progress.pages_total, 2048);
+    assert_eq!(vm.on(1), 2048);
+    assert_eq!(
+        vm.policies(),
+        vec![MemPolicy::Bind(1), MemPolicy::Bind(0)],
+        "the flag is gone, the binding rules decided"
+    );
+    assert!(report.message.unwrap().contains("moved on touch"));
+}
+
+#[test]
+fn a_lazy_move_sweeps_what_the_guest_never_touched() {
+    let vm = Arc::new(FakeVm::new());
+    *vm.touched_per_query.lock().unwrap() = 100;
+    let b = balancer(&vm, 800);
+    let lazy = MoveMode::Lazy {
+        sweep_after: Some(Duration::from_millis(200)),
+    };
+    let id = b.start(with_mode(lazy, Some(0)), "to-node").unwrap().id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Done, "{report:?}");
+    assert_eq!(report.progress.pages_moved, 2048, "{report:?}");
+    assert_eq!(vm.on(1), 2048);
+    assert_eq!(vm.policies(), vec![MemPolicy::Bind(1), MemPolicy::Bind(0)]);
+    assert!(report.message.unwrap().contains("by the sweep"));
+}
+
+#[test]
+fn a_cancelled_lazy_move_puts_the_policies_back_and_keeps_what_arrived() {
+    let vm = Arc::new(FakeVm::new());
+    *vm.touched_per_query.lock().unwrap() = 10;
+    let b = balancer(&vm, 800);
+    let lazy = MoveMode::Lazy { sweep_after: None };
+    let id = b.start(with_mode(lazy, None), "to-node").unwrap().id;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while vm.policies() != vec![MemPolicy::BindOnTouch(1); 2] {
+        assert!(Instant::now() < deadline, "never pointed at the target");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    b.cancel(&id).unwrap();
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Cancelled, "{report:?}");
+    assert_eq!(vm.policies(), vec![MemPolicy::Bind(0); 2]);
+    assert!(report.progress.pages_moved > 0, "{report:?}");
+    assert!(report.progress.pages_moved <= vm.on(1) as u64, "{report:?}");
+}
+
+#[test]
+fn a_lazy_move_is_refused_where_the_target_cannot_hold_the_guest_node() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 40);
+    let lazy = MoveMode::Lazy { sweep_after: None };
+    let id = b.start(with_mode(lazy, Some(0)), "to-node").unwrap().id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Failed, "{report:?}");
+    let message = report.message.unwrap();
+    assert!(message.contains("the live mode moves it"), "{message}");
+    assert_eq!(vm.policies(), vec![MemPolicy::Bind(0); 2]);
+    assert_eq!(vm.on(0), 4096, "nothing moved");
+}
+
+#[test]
+fn a_guest_paced_move_reports_its_rate_and_completes() {
+    let vm = Arc::new(FakeVm::new());
+    let b = balancer(&vm, 800);
+    let params = RebalanceParams {
+        pace: Pace::Guest,
+        ..to_node_1(Some(0))
+    };
+    let id = b.start(params, "to-node").unwrap().id;
+    let report = wait_for_end(&b, &id);
+    assert_eq!(report.state, JobState::Done, "{report:?}");
+    assert_eq!(report.pace_rate, Some(crate::mover::pace::START_RATE));
+    assert_eq!(vm.on(1), 2048);
 }

@@ -1,7 +1,9 @@
-//! NUMA memory policies on ranges of Tern's address space: mbind(2), and the guard through
-//! which a rebalance changes them ([`guard`]).
+//! NUMA memory policies on ranges of Tern's address space: mbind(2), the guard through
+//! which a rebalance changes them ([`guard`]), and whether pages can follow on touch
+//! ([`on_touch`]).
 
 pub mod guard;
+pub mod on_touch;
 
 use std::io;
 
@@ -15,6 +17,10 @@ const MPOL_BIND: i32 = 2;
 const MPOL_INTERLEAVE: i32 = 3;
 /// MPOL_LOCAL: the node of the CPU that faults.
 const MPOL_LOCAL: i32 = 4;
+
+/// Mode flag: with MPOL_BIND, the kernel's NUMA balancing migrates a page to the node of
+/// the CPU that touches it, if that node is one of the bound nodes (Linux 5.15+ for mbind).
+pub const MPOL_F_NUMA_BALANCING: i32 = 1 << 13;
 
 /// mbind flag: fail if pages already present violate the policy.
 pub const MPOL_MF_STRICT: u32 = 1;
@@ -37,6 +43,9 @@ pub enum MemPolicy {
     Bind(u32),
     /// On this node while it has room, elsewhere after.
     Preferred(u32),
+    /// Only on this node, and pages elsewhere migrate here when a CPU of this node touches
+    /// them (MPOL_BIND | MPOL_F_NUMA_BALANCING: the kernel's NUMA-balancing hinting faults).
+    BindOnTouch(u32),
     /// Round-robin over these nodes, page by page.
     Interleave(Vec<u32>),
 }
@@ -45,18 +54,19 @@ impl MemPolicy {
     /// The node the policy points at, for bind and preferred.
     pub fn node(&self) -> Option<u32> {
         match self {
-            Self::Bind(n) | Self::Preferred(n) => Some(*n),
+            Self::Bind(n) | Self::Preferred(n) | Self::BindOnTouch(n) => Some(*n),
             Self::Default | Self::Local | Self::Interleave(_) => None,
         }
     }
 
-    /// A short name: default, bind, preferred or interleave.
+    /// A short name: default, local, bind, preferred, bind-on-touch or interleave.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Default => "default",
             Self::Local => "local",
             Self::Bind(_) => "bind",
             Self::Preferred(_) => "preferred",
+            Self::BindOnTouch(_) => "bind-on-touch",
             Self::Interleave(_) => "interleave",
         }
     }
@@ -66,7 +76,7 @@ impl MemPolicy {
         let nodes: &[u32] = match self {
             Self::Default => return Ok((MPOL_DEFAULT, mask)),
             Self::Local => return Ok((MPOL_LOCAL, mask)),
-            Self::Bind(n) | Self::Preferred(n) => std::slice::from_ref(n),
+            Self::Bind(n) | Self::Preferred(n) | Self::BindOnTouch(n) => std::slice::from_ref(n),
             Self::Interleave(nodes) => nodes,
         };
         for &node in nodes {
@@ -78,6 +88,7 @@ impl MemPolicy {
         let mode = match self {
             Self::Bind(_) => MPOL_BIND,
             Self::Preferred(_) => MPOL_PREFERRED,
+            Self::BindOnTouch(_) => MPOL_BIND | MPOL_F_NUMA_BALANCING,
             _ => MPOL_INTERLEAVE,
         };
         Ok((mode, mask))

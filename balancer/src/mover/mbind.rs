@@ -36,7 +36,7 @@ pub fn move_task_mbind(
     pending: &[u64],
     step: u64,
     progress: &MoveProgress,
-    rate: RateLimit,
+    rate: &RateLimit,
 ) -> TaskEnd {
     let from = |addr: u64| pending.partition_point(|a| *a < addr);
     let step = rate

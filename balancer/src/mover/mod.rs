@@ -20,6 +20,7 @@ mod discover;
 mod fates;
 mod heads;
 mod mbind;
+pub mod pace;
 pub mod progress;
 pub mod rate;
 pub mod status;
@@ -188,7 +189,7 @@ fn move_pass(
     spec: &MoveSpec,
     pending: Vec<Vec<u64>>,
     progress: &MoveProgress,
-    rate: RateLimit,
+    rate: &RateLimit,
 ) -> PassEnd {
     let stop = AtomicBool::new(false);
     let mut left_behind = 0;
@@ -206,7 +207,7 @@ fn move_pass(
                     mover: io.pages,
                     batch_pages,
                     progress,
-                    rate,
+                    rate: rate.clone(),
                     stop: &stop,
                     unsure: Default::default(),
                 };
@@ -251,8 +252,19 @@ fn discover_all(
         .collect()
 }
 
-/// Runs `spec`, reporting into `progress`.
+/// Runs `spec`, reporting into `progress`, at most at `spec.rate_limit`.
 pub fn run_move(io: MoveIo<'_>, spec: &MoveSpec, progress: &MoveProgress) -> MoveOutcome {
+    run_move_at(io, spec, progress, &RateLimit::new(spec.rate_limit))
+}
+
+/// Runs `spec`, reporting into `progress`, at most at `rate` (which another thread may
+/// change while the move runs; `spec.rate_limit` is not looked at).
+pub fn run_move_at(
+    io: MoveIo<'_>,
+    spec: &MoveSpec,
+    progress: &MoveProgress,
+    rate: &RateLimit,
+) -> MoveOutcome {
     let stopped = |reason| MoveOutcome {
         stopped: Some(reason),
         left_behind: 0,
@@ -281,7 +293,6 @@ pub fn run_move(io: MoveIo<'_>, spec: &MoveSpec, progress: &MoveProgress) -> Mov
         })
         .collect();
     progress.set_total(pending.iter().map(|p| p.len() as u64).sum());
-    let rate = RateLimit::new(spec.rate_limit);
     let mut end = move_pass(io, spec, pending, progress, rate);
     for round in 0..=DISCOVERY_ROUNDS {
         if end.stopped.is_some() {

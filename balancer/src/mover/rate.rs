@@ -1,34 +1,81 @@
 //! The mover's rate limit: after each batch, sleep until the bytes moved so far are within
-//! the budget the elapsed time allows.
+//! the budget the elapsed time allows. The rate can change while a move runs (guest pacing):
+//! the budget then counts from the change, at the new rate, without credit for time the
+//! mover spent below the old one.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::progress::MoveProgress;
 use crate::chunk::CHUNK_BYTES;
 
-/// A byte-rate limit measured from a start time.
+/// The budget: `bytes` moved by `at`, then `bytes_per_s` more each second.
 #[derive(Clone, Copy, Debug)]
+struct Budget {
+    bytes_per_s: u64,
+    at: Instant,
+    bytes: u64,
+}
+
+impl Budget {
+    /// When `moved` bytes are due.
+    fn due(&self, moved: u64) -> Instant {
+        let ahead = moved.saturating_sub(self.bytes);
+        self.at + Duration::from_secs_f64(ahead as f64 / self.bytes_per_s as f64)
+    }
+}
+
+/// A byte-rate limit, shared by the threads of one move and whoever paces it.
+#[derive(Clone, Debug)]
 pub struct RateLimit {
-    bytes_per_s: Option<u64>,
-    start: Instant,
+    budget: Option<Arc<Mutex<Budget>>>,
 }
 
 impl RateLimit {
     /// A limit of `bytes_per_s` (none when `None` or 0), starting now.
     pub fn new(bytes_per_s: Option<u64>) -> Self {
         Self {
-            bytes_per_s: bytes_per_s.filter(|r| *r > 0),
-            start: Instant::now(),
+            budget: bytes_per_s.filter(|r| *r > 0).map(|bytes_per_s| {
+                Arc::new(Mutex::new(Budget {
+                    bytes_per_s,
+                    at: Instant::now(),
+                    bytes: 0,
+                }))
+            }),
+        }
+    }
+
+    fn budget(&self) -> Option<Budget> {
+        self.budget.as_ref().and_then(|b| b.lock().ok().map(|b| *b))
+    }
+
+    /// The rate now, in bytes per second (`None`: no limit).
+    pub fn bytes_per_s(&self) -> Option<u64> {
+        self.budget().map(|b| b.bytes_per_s)
+    }
+
+    /// Changes the rate to `bytes_per_s` (at least 1) from `now`, with `moved` bytes moved
+    /// so far: what is already due at the old rate stays due then. A limit made without a
+    /// rate stays without one.
+    pub fn set_rate(&self, bytes_per_s: u64, moved: u64, now: Instant) {
+        let Some(budget) = &self.budget else {
+            return;
+        };
+        if let Ok(mut b) = budget.lock() {
+            let due = b.due(moved).max(now);
+            *b = Budget {
+                bytes_per_s: bytes_per_s.max(1),
+                at: due,
+                bytes: moved,
+            };
         }
     }
 
     /// How long to wait before more may move, with `moved` bytes moved so far.
     pub fn delay(&self, moved: u64, now: Instant) -> Duration {
-        let Some(rate) = self.bytes_per_s else {
-            return Duration::ZERO;
-        };
-        let due = Duration::from_secs_f64(moved as f64 / rate as f64);
-        due.saturating_sub(now.saturating_duration_since(self.start))
+        self.budget().map_or(Duration::ZERO, |b| {
+            b.due(moved).saturating_duration_since(now)
+        })
     }
 
     /// Sleeps as long as [`delay`](Self::delay) says for the bytes `progress` has moved,
@@ -43,7 +90,7 @@ impl RateLimit {
     /// How many bytes one call may cover, at most `most`: a tenth of a second of the budget
     /// (whole 2 MiB blocks, at least one), or all of `most` when there is no limit.
     pub fn bytes_per_call(&self, most: u64) -> u64 {
-        match self.bytes_per_s {
+        match self.bytes_per_s() {
             Some(rate) => {
                 ((rate / 10) / CHUNK_BYTES * CHUNK_BYTES).clamp(CHUNK_BYTES, most.max(CHUNK_BYTES))
             }
@@ -66,7 +113,7 @@ mod tests {
     #[test]
     fn waits_only_when_ahead_of_the_rate() {
         let limit = RateLimit::new(Some(100 << 20));
-        let start = limit.start;
+        let start = limit.budget().unwrap().at;
         assert_eq!(
             limit.delay(50 << 20, start + Duration::from_secs(1)),
             Duration::ZERO
@@ -78,6 +125,27 @@ mod tests {
             RateLimit::new(Some(0)).delay(u64::MAX, start),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn a_new_rate_counts_from_the_change_without_credit() {
+        let limit = RateLimit::new(Some(100 << 20));
+        let start = limit.budget().unwrap().at;
+        // 2 s in, only 50 MiB moved: at 10 MiB/s from now, 10 MiB more are due in 1 s.
+        let now = start + Duration::from_secs(2);
+        limit.set_rate(10 << 20, 50 << 20, now);
+        assert_eq!(limit.bytes_per_s(), Some(10 << 20));
+        let d = limit.delay(60 << 20, now);
+        assert!((d.as_secs_f64() - 1.0).abs() < 1e-6, "{d:?}");
+        // 200 MiB moved by 1 s (ahead of 100 MiB/s): still due at 2 s, then the new rate.
+        let limit = RateLimit::new(Some(100 << 20));
+        let start = limit.budget().unwrap().at;
+        limit.set_rate(200 << 20, 200 << 20, start + Duration::from_secs(1));
+        let d = limit.delay(400 << 20, start + Duration::from_secs(1));
+        assert!((d.as_secs_f64() - 2.0).abs() < 1e-6, "{d:?}");
+        let none = RateLimit::new(None);
+        none.set_rate(1, 0, start);
+        assert_eq!(none.bytes_per_s(), None);
     }
 
     #[test]

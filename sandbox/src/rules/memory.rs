@@ -4,7 +4,7 @@
 use syscalls::Sysno;
 
 use super::base::{read_host_files, spawn_threads};
-use super::{ArgCheck, Rules};
+use super::{ArgCheck, Context, Rules};
 use crate::ioctls::{request, KVM_CLEAR_DIRTY_LOG, KVM_GET_DIRTY_LOG, KVM_SET_USER_MEMORY_REGION};
 
 /// Where tern's own pages are: move_pages on its own process only (pid 0), mincore.
@@ -47,12 +47,21 @@ pub fn locate_vcpus() -> Rules {
 }
 
 /// A rebalance job: reads the host's topology and where pages and vCPUs are, moves pages,
-/// starts its workers and, for hot-first, heat sampling (toggling dirty logging).
-pub fn balancer() -> Rules {
+/// starts its workers (and a paced move's pacer, which reads the vCPU threads' schedstat
+/// under the job's own filter) and, for hot-first, heat sampling (toggling dirty logging);
+/// a paused move kicks tern's own vCPU threads out of KVM_RUN, with the kick signal only.
+pub fn balancer(ctx: &Context) -> Rules {
     move_own_pages()
         .union(&locate_vcpus())
         .union(&toggle_dirty_log())
         .union(&spawn_threads())
+        .allow_if(
+            Sysno::tgkill,
+            &[
+                ArgCheck::eq(0, ctx.pid as u32),
+                ArgCheck::eq(2, ctx.kick_signal as u32),
+            ],
+        )
 }
 
 /// A worker moving one slice of a rebalance's pages.

@@ -183,7 +183,7 @@ pub fn own_rules(kind: FilterKind, ctx: &Context) -> Rules {
         FilterKind::ApiWorker => every.union(&api::api_worker()),
         FilterKind::VirtioDisk => every.union(&virtio::disk()),
         FilterKind::VirtioNet => every.union(&virtio::net()),
-        FilterKind::Balancer => every.union(&memory::balancer()),
+        FilterKind::Balancer => every.union(&memory::balancer(ctx)),
         FilterKind::Mover => every.union(&memory::mover()),
         FilterKind::Heat => every.union(&memory::heat()),
         FilterKind::AutoBalance => every.union(&memory::auto_balance()),

@@ -7,6 +7,7 @@ pub mod info;
 pub mod metrics;
 pub mod placement;
 pub mod rebalance;
+pub mod rebalance_mode;
 pub mod subscriber;
 pub mod vcpus;
 pub mod worker;
@@ -26,7 +27,7 @@ use crate::vcpu::control::VcpuControl;
 use crate::vcpu::kick_shared;
 
 /// How long a pause waits for every vCPU to leave KVM_RUN.
-const PAUSE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PAUSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything a request may look at or act on.
 #[derive(Debug)]

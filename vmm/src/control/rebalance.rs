@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use api::model::{
     AutoBalanceHold, AutoBalanceInfo, AutoBalanceRequest, GuestNodeHeat, HeatInfo, HeatRequest,
-    HotChunk, MoveMethod, RebalanceAccepted, RebalanceOrigin, RebalancePolicy, RebalanceRequest,
-    RebalanceState, RebalanceStatus, RequestOrigin,
+    HotChunk, MoveMethod, RebalanceAccepted, RebalanceMode, RebalanceOrigin, RebalancePace,
+    RebalancePolicy, RebalanceRequest, RebalanceState, RebalanceStatus, RequestOrigin,
 };
 use api::request::{ApiError, ErrorKind};
 use balancer::chunk::CHUNK_BYTES;
 use balancer::engine::job::{JobOrigin, JobReport, JobState};
+use balancer::engine::mode::{MoveMode, Pace};
 use balancer::engine::{EngineError, RebalanceParams};
 use balancer::idlist::format_id_list;
 use balancer::mover::{Method, DEFAULT_BATCH_PAGES, DEFAULT_MBIND_STEP};
@@ -20,6 +21,7 @@ use balancer::placement::query_placement;
 use balancer::policy::PolicyRequest;
 use balancer::topology::HostTopology;
 
+use super::rebalance_mode::mode_and_pace;
 use super::{internal, VmControl};
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -105,6 +107,15 @@ pub fn status_of(report: &JobReport) -> RebalanceStatus {
             JobOrigin::Auto => RebalanceOrigin::Auto,
             JobOrigin::HostBalancer => RebalanceOrigin::HostBalancer,
         },
+        mode: match report.mode {
+            MoveMode::Live => RebalanceMode::Live,
+            MoveMode::Paused => RebalanceMode::Paused,
+            MoveMode::Lazy { .. } => RebalanceMode::Lazy,
+        },
+        pace: match report.pace {
+            Pace::Fixed => RebalancePace::Fixed,
+            Pace::Guest => RebalancePace::Guest,
+        },
         state: match report.state {
             JobState::Queued => RebalanceState::Queued,
             JobState::Running => RebalanceState::Running,
@@ -118,6 +129,8 @@ pub fn status_of(report: &JobReport) -> RebalanceStatus {
         failed_by_reason: p.failed_by_reason.clone(),
         bytes_moved: p.bytes_moved,
         elapsed_ms: p.elapsed.as_millis() as u64,
+        paused_ms: report.paused.map(|d| d.as_millis() as u64),
+        pace_mib_per_s: report.pace_rate.map(|r| r as f64 / MIB),
         message: report.message.clone(),
     }
 }
@@ -215,6 +228,8 @@ impl VmControl {
             HostTopology::read().map_err(|e| internal("cannot read the host topology", e))?;
         let request = self.policy_request(req, policy, &host)?;
         let rate_limit = rate_limit(req.max_mib_per_s)?;
+        let (mode, pace) = mode_and_pace(req)?;
+        let warning = self.check_lazy(req, policy, &host)?;
         let workers = req.workers.unwrap_or(1);
         let max_workers = (self.usable_cpus.len() as u32).clamp(1, MAX_WORKERS);
         if !(1..=max_workers).contains(&workers) {
@@ -241,6 +256,8 @@ impl VmControl {
             policy: request,
             method,
             rate_limit,
+            mode,
+            pace,
         };
         let origin = match req.origin.unwrap_or(RequestOrigin::Operator) {
             RequestOrigin::Operator => JobOrigin::Operator,
@@ -250,7 +267,10 @@ impl VmControl {
             .balancer
             .start_as(params, policy_name(policy), origin)
             .map_err(engine_error)?;
-        Ok(RebalanceAccepted { id: report.id })
+        Ok(RebalanceAccepted {
+            id: report.id,
+            warning,
+        })
     }
 
     /// A rebalance's status.

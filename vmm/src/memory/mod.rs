@@ -217,6 +217,21 @@ impl GuestRam {
         }
         set_policy(addr, len, policy, MPOL_MF_MOVE | MPOL_MF_STRICT)
     }
+
+    /// Reads the byte at host address `addr` if it lies inside guest RAM: a page the
+    /// kernel's NUMA balancing made PROT_NONE takes its hinting fault and is present again.
+    pub fn touch(&self, addr: u64) {
+        let inside = self
+            .regions
+            .iter()
+            .any(|r| addr >= r.host_addr && addr - r.host_addr < r.range.size);
+        if inside {
+            // SAFETY: the address lies inside a guest RAM mapping, which stays mapped as long
+            // as `self` lives; a volatile byte read of memory the guest may write at the same
+            // time reads some value of it and changes nothing.
+            let _ = unsafe { std::ptr::read_volatile(addr as *const u8) };
+        }
+    }
 }
 
 #[cfg(test)]

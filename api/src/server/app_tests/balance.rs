@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 
 use super::{error_of, respond, run, send};
 use crate::model::{
-    AutoBalanceInfo, GuestNodeHeat, HeatInfo, HotChunk, RebalanceAccepted, RebalanceOrigin,
-    RebalancePolicy, RebalanceState, RebalanceStatus,
+    AutoBalanceInfo, GuestNodeHeat, HeatInfo, HotChunk, RebalanceAccepted, RebalanceMode,
+    RebalanceOrigin, RebalancePace, RebalancePolicy, RebalanceState, RebalanceStatus,
 };
 use crate::request::{ApiError, ErrorKind, VmReply, VmRequest, VmResponse};
 use crate::server::routes::NO_POLICY;
@@ -19,6 +19,8 @@ fn status(id: &str, state: RebalanceState) -> RebalanceStatus {
         id: id.into(),
         policy: RebalancePolicy::FollowVcpus,
         origin: RebalanceOrigin::Operator,
+        mode: RebalanceMode::Live,
+        pace: RebalancePace::Fixed,
         state,
         pages_total: 1024,
         pages_moved: 512,
@@ -26,6 +28,8 @@ fn status(id: &str, state: RebalanceState) -> RebalanceStatus {
         failed_by_reason: BTreeMap::from([("EBUSY".to_string(), 1)]),
         bytes_moved: 512 * 4096,
         elapsed_ms: 40,
+        paused_ms: None,
+        pace_mib_per_s: None,
         message: None,
     }
 }
@@ -74,6 +78,7 @@ pub(super) fn answer(request: &VmRequest) -> Option<VmReply> {
             (_, Some(7)) => err(ErrorKind::BadRequest, "host node 7 does not exist".into()),
             _ => Ok(VmResponse::RebalanceAccepted(RebalanceAccepted {
                 id: "rb-2".into(),
+                warning: None,
             })),
         },
         VmRequest::GetRebalance(id) if id == "rb-1" => {

@@ -1,6 +1,9 @@
 //! `ternctl rebalance`, `wait`, `status` and `cancel`: a rebalance started, and its status.
 
-use crate::model::{RebalanceAccepted, RebalancePolicy, RebalanceState, RebalanceStatus};
+use crate::model::{
+    RebalanceAccepted, RebalanceMode, RebalancePace, RebalancePolicy, RebalanceState,
+    RebalanceStatus,
+};
 use crate::ternctl::table::Table;
 use crate::ternctl::units::{format_bytes, format_rate, format_share, format_uptime};
 
@@ -41,9 +44,21 @@ pub fn average_rate(status: &RebalanceStatus) -> Option<f64> {
     (status.elapsed_ms > 0).then(|| status.bytes_moved as f64 * 1000.0 / status.elapsed_ms as f64)
 }
 
-/// `rebalance rb-1 started`.
+/// The mode as the API spells it.
+pub fn mode_name(mode: RebalanceMode) -> &'static str {
+    match mode {
+        RebalanceMode::Live => "live",
+        RebalanceMode::Paused => "paused",
+        RebalanceMode::Lazy => "lazy",
+    }
+}
+
+/// `rebalance rb-1 started`, and its warning on a line of its own.
 pub fn render_started(accepted: &RebalanceAccepted) -> String {
-    format!("rebalance {} started\n", accepted.id)
+    match &accepted.warning {
+        Some(warning) => format!("rebalance {} started\nwarning: {warning}\n", accepted.id),
+        None => format!("rebalance {} started\n", accepted.id),
+    }
 }
 
 /// Pages that failed, with their reasons: `12 failed (EAGAIN 2, EBUSY 10)`.
@@ -67,9 +82,13 @@ pub fn render_status(status: &RebalanceStatus) -> String {
     let rate = average_rate(status).map_or(String::new(), |r| format!(" ({})", format_rate(r)));
     let mut table = Table::untitled();
     let mut line = |key: &str, value: String| table.row(vec![key.to_string(), value]);
+    let how = match status.mode {
+        RebalanceMode::Live => String::new(),
+        mode => format!(", {}", mode_name(mode)),
+    };
     line(
         "rebalance",
-        format!("{} ({})", status.id, policy_name(status.policy)),
+        format!("{} ({}{how})", status.id, policy_name(status.policy)),
     );
     line("state", state_name(status.state).to_string());
     line(
@@ -87,6 +106,15 @@ pub fn render_status(status: &RebalanceStatus) -> String {
         "elapsed",
         format!("{}{rate}", format_uptime(status.elapsed_ms)),
     );
+    if let Some(ms) = status.paused_ms {
+        line("paused", format_uptime(ms));
+    }
+    if let (RebalancePace::Guest, Some(rate)) = (status.pace, status.pace_mib_per_s) {
+        line(
+            "pace",
+            format!("guest, now {}", format_rate(rate * f64::from(1 << 20))),
+        );
+    }
     if let Some(message) = &status.message {
         line("message", message.clone());
     }
@@ -120,6 +148,8 @@ pub(crate) mod tests {
             id: "rb-1".into(),
             policy: RebalancePolicy::ToNode,
             origin: RebalanceOrigin::Operator,
+            mode: RebalanceMode::Live,
+            pace: RebalancePace::Fixed,
             state,
             pages_total: 262_144,
             pages_moved: moved,
@@ -127,8 +157,25 @@ pub(crate) mod tests {
             failed_by_reason: BTreeMap::new(),
             bytes_moved: moved * PAGE_BYTES,
             elapsed_ms,
+            paused_ms: None,
+            pace_mib_per_s: None,
             message: None,
         }
+    }
+
+    #[test]
+    fn a_paused_or_paced_rebalance_says_so() {
+        let mut paused = status(RebalanceState::Done, 262_144, 2_000);
+        paused.mode = RebalanceMode::Paused;
+        paused.paused_ms = Some(1_500);
+        let text = render_status(&paused);
+        assert!(text.contains("rb-1 (to-node, paused)"), "{text}");
+        assert!(text.contains("paused     1.5s"), "{text}");
+        let mut paced = status(RebalanceState::Running, 1, 2_000);
+        paced.pace = RebalancePace::Guest;
+        paced.pace_mib_per_s = Some(80.0);
+        let text = render_status(&paced);
+        assert!(text.contains("pace       guest, now 80"), "{text}");
     }
 
     #[test]
@@ -145,8 +192,18 @@ elapsed    2.0s (512 MiB/s)
         );
         assert_eq!(failure_sentence(&status(RebalanceState::Done, 1, 1)), None);
         assert_eq!(
-            render_started(&RebalanceAccepted { id: "rb-7".into() }),
+            render_started(&RebalanceAccepted {
+                id: "rb-7".into(),
+                warning: None
+            }),
             "rebalance rb-7 started\n"
+        );
+        assert_eq!(
+            render_started(&RebalanceAccepted {
+                id: "rb-8".into(),
+                warning: Some("vCPUs 0-1 may run off host node 1's CPUs".into())
+            }),
+            "rebalance rb-8 started\nwarning: vCPUs 0-1 may run off host node 1's CPUs\n"
         );
     }
 

@@ -1,0 +1,102 @@
+//! A move paced by the guest: while the mover runs, a pacer thread looks at the vCPU
+//! threads' run-queue delay every [`PACE_INTERVAL`] and sets the mover's rate
+//! ([`GuestPace`]). The thread is scoped to the move: it ends and is joined when the move
+//! ends, however it ends.
+
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::job::Job;
+use super::mode::Pace;
+use super::BalancerInner;
+use crate::guest::GuestView;
+use crate::mover::pace::{thread_wait, GuestPace, PaceSample, PACE_INTERVAL};
+use crate::mover::rate::RateLimit;
+use crate::mover::{run_move_at, MoveIo, MoveOutcome, MoveSpec};
+
+/// What the pacer saw at one moment.
+struct Look {
+    at: Instant,
+    /// Run-queue delay of the vCPU threads so far, summed.
+    wait: Duration,
+    /// Thread ids it summed.
+    tids: Vec<i32>,
+    /// Bytes moved so far.
+    moved: u64,
+}
+
+fn look(view: &dyn GuestView, job: &Job) -> Look {
+    let mut wait = Duration::ZERO;
+    let mut tids = Vec::new();
+    for thread in view.vcpu_threads() {
+        if let Some(w) = (thread.tid > 0).then(|| thread_wait(thread.tid)).flatten() {
+            wait += w;
+            tids.push(thread.tid);
+        }
+    }
+    Look {
+        at: Instant::now(),
+        wait,
+        tids,
+        moved: job.progress.bytes_moved(),
+    }
+}
+
+/// Adjusts `rate` every interval until `stop` says the move ended.
+fn pace_loop(
+    view: &dyn GuestView,
+    job: &Job,
+    rate: &RateLimit,
+    mut pace: GuestPace,
+    stop: Receiver<()>,
+) {
+    let mut last = look(view, job);
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(PACE_INTERVAL) {
+        let now = look(view, job);
+        // A vCPU thread that came or went makes the sums incomparable: start again.
+        if now.tids == last.tids {
+            let sample = PaceSample {
+                wall: now.at.saturating_duration_since(last.at),
+                vcpu_wait: now.wait.saturating_sub(last.wait),
+                vcpus: now.tids.len() as u32,
+                moved: now.moved.saturating_sub(last.moved),
+            };
+            let bytes_per_s = pace.update(&sample);
+            rate.set_rate(bytes_per_s, now.moved, now.at);
+            job.set_pace_rate(bytes_per_s);
+        }
+        last = now;
+    }
+}
+
+/// Runs the move of `spec` at the job's pace.
+pub(super) fn run_paced(
+    inner: &BalancerInner,
+    job: &Job,
+    io: MoveIo<'_>,
+    spec: &MoveSpec,
+) -> MoveOutcome {
+    if job.pace == Pace::Fixed {
+        return run_move_at(io, spec, &job.progress, &RateLimit::new(spec.rate_limit));
+    }
+    let pace = GuestPace::new(spec.rate_limit);
+    let rate = RateLimit::new(Some(pace.rate()));
+    job.set_pace_rate(pace.rate());
+    let (done, stop) = channel::<()>();
+    std::thread::scope(|scope| {
+        let view = inner.view.as_ref();
+        let rate_ref = &rate;
+        let pacer = std::thread::Builder::new()
+            .name("pacer".into())
+            .spawn_scoped(scope, move || pace_loop(view, job, rate_ref, pace, stop));
+        if let Err(e) = &pacer {
+            log::warn!(
+                "cannot start the pacer thread, moving at {} B/s: {e}",
+                pace.rate()
+            );
+        }
+        let outcome = run_move_at(io, spec, &job.progress, &rate);
+        drop(done);
+        outcome
+    })
+}

@@ -1,0 +1,209 @@
+//! Guest pacing: the mover sets its own rate so that the guest keeps 90% or more of its idle
+//! speed. Every interval it looks at how long the vCPU threads waited for a CPU (the second
+//! field of `/proc/self/task/TID/schedstat`, run-queue delay in ns) against the wall time
+//! they had, and at what it moved itself: additive increase while the vCPUs waited less than
+//! the target and the mover kept up with its rate (its own cost did not hold it back),
+//! multiplicative decrease when they waited more. A fixed cap (`max_mib_per_s`) bounds it.
+
+use std::time::Duration;
+
+/// Share of wall time the vCPUs may wait for a CPU while a paced move runs.
+pub const WAIT_TARGET: f64 = 0.10;
+/// How often the rate is adjusted.
+pub const PACE_INTERVAL: Duration = Duration::from_millis(250);
+/// The first rate: 64 MiB/s.
+pub const START_RATE: u64 = 64 << 20;
+/// The rate never goes below 2 MiB/s (one huge page per second), so a move always ends.
+pub const MIN_RATE: u64 = 2 << 20;
+/// Added each interval the guest leaves room for more: 16 MiB/s.
+pub const RATE_STEP: u64 = 16 << 20;
+/// The rate is multiplied by this when the vCPUs waited too long.
+const DECREASE: f64 = 0.5;
+/// Below this share of the target, the rate may grow; between it and the target it holds.
+const GROW_BELOW: f64 = 0.8;
+/// The mover kept up with its rate when it moved at least this share of the budget.
+const KEPT_UP: f64 = 0.8;
+
+/// One interval as the pacer saw it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PaceSample {
+    /// Wall time of the interval.
+    pub wall: Duration,
+    /// Run-queue delay of all vCPU threads together in the interval.
+    pub vcpu_wait: Duration,
+    /// vCPU threads looked at.
+    pub vcpus: u32,
+    /// Bytes the mover moved in the interval.
+    pub moved: u64,
+}
+
+impl PaceSample {
+    /// Share of the vCPUs' wall time they spent waiting for a CPU.
+    pub fn wait_share(&self) -> f64 {
+        let had = self.wall.as_secs_f64() * f64::from(self.vcpus.max(1));
+        if had <= 0.0 {
+            return 0.0;
+        }
+        self.vcpu_wait.as_secs_f64() / had
+    }
+}
+
+/// The pacing controller (AIMD on the mover's rate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestPace {
+    rate: u64,
+    cap: Option<u64>,
+}
+
+impl GuestPace {
+    /// A controller starting at [`START_RATE`], never above `cap` (bytes per second).
+    pub fn new(cap: Option<u64>) -> Self {
+        let cap = cap.map(|c| c.max(1));
+        Self {
+            rate: cap.map_or(START_RATE, |c| START_RATE.min(c)),
+            cap,
+        }
+    }
+
+    /// The rate now, in bytes per second.
+    pub fn rate(&self) -> u64 {
+        self.rate
+    }
+
+    /// Adjusts the rate after one interval and returns it.
+    pub fn update(&mut self, sample: &PaceSample) -> u64 {
+        if sample.vcpus == 0 || sample.wall.is_zero() {
+            return self.rate;
+        }
+        let wait = sample.wait_share();
+        let floor = self.cap.map_or(MIN_RATE, |c| MIN_RATE.min(c));
+        if wait > WAIT_TARGET {
+            self.rate = ((self.rate as f64 * DECREASE) as u64).max(floor);
+        } else if wait < WAIT_TARGET * GROW_BELOW {
+            let budget = self.rate as f64 * sample.wall.as_secs_f64();
+            if sample.moved as f64 >= budget * KEPT_UP {
+                let grown = self.rate.saturating_add(RATE_STEP);
+                self.rate = self.cap.map_or(grown, |c| grown.min(c));
+            }
+        }
+        self.rate
+    }
+}
+
+/// The run-queue delay (ns) in the text of a schedstat file: its second field.
+pub fn schedstat_wait(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The run-queue delay of thread `tid` of this process so far, if the kernel tells.
+pub fn thread_wait(tid: i32) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    schedstat_wait(&text).map(Duration::from_nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    /// An interval of 250 ms of 2 vCPUs that waited `wait_ms` in all, the mover having
+    /// moved `moved_mib`.
+    fn sample(wait_ms: u64, moved_mib: u64) -> PaceSample {
+        PaceSample {
+            wall: PACE_INTERVAL,
+            vcpu_wait: Duration::from_millis(wait_ms),
+            vcpus: 2,
+            moved: moved_mib * MIB,
+        }
+    }
+
+    /// Fake schedstat readings: cumulative (run ns, wait ns, slices) per vCPU, as the file
+    /// shows them, turned into a sample of the interval between two readings.
+    fn from_schedstat(before: [&str; 2], after: [&str; 2], moved_mib: u64) -> PaceSample {
+        let wait =
+            |texts: [&str; 2]| -> u64 { texts.iter().map(|t| schedstat_wait(t).unwrap()).sum() };
+        PaceSample {
+            wall: PACE_INTERVAL,
+            vcpu_wait: Duration::from_nanos(wait(after) - wait(before)),
+            vcpus: 2,
+            moved: moved_mib * MIB,
+        }
+    }
+
+    #[test]
+    fn schedstat_gives_its_second_field() {
+        assert_eq!(schedstat_wait("123456 7890 12\n"), Some(7890));
+        assert_eq!(schedstat_wait("123456"), None);
+        assert_eq!(schedstat_wait(""), None);
+        assert!(thread_wait(i32::MAX).is_none());
+    }
+
+    #[test]
+    fn grows_while_the_guest_barely_waits_and_the_mover_keeps_up() {
+        let mut pace = GuestPace::new(None);
+        assert_eq!(pace.rate(), START_RATE);
+        // 10 ms of 500 ms waited (2%), 16 MiB moved of a 16 MiB budget.
+        let s = from_schedstat(
+            ["1000000000 5000000 10", "1000000000 5000000 10"],
+            ["1200000000 10000000 20", "1200000000 10000000 20"],
+            16,
+        );
+        assert!((s.wait_share() - 0.02).abs() < 1e-9);
+        assert_eq!(pace.update(&s), START_RATE + RATE_STEP);
+        assert_eq!(pace.update(&s), START_RATE + 2 * RATE_STEP);
+    }
+
+    #[test]
+    fn does_not_grow_past_what_its_own_cost_lets_it_move() {
+        let mut pace = GuestPace::new(None);
+        // The guest has room, but the mover moved 4 MiB of a 16 MiB budget.
+        assert_eq!(pace.update(&sample(0, 4)), START_RATE);
+    }
+
+    #[test]
+    fn halves_when_the_vcpus_wait_too_long_and_never_stops() {
+        let mut pace = GuestPace::new(None);
+        // 150 ms of 500 ms waited: 30%.
+        let s = from_schedstat(
+            ["0 0 0", "0 0 0"],
+            ["100000000 75000000 5", "100000000 75000000 5"],
+            16,
+        );
+        assert_eq!(pace.update(&s), START_RATE / 2);
+        for _ in 0..20 {
+            pace.update(&s);
+        }
+        assert_eq!(pace.rate(), MIN_RATE, "a paced move always ends");
+    }
+
+    #[test]
+    fn holds_near_the_target() {
+        let mut pace = GuestPace::new(None);
+        // 45 ms of 500 ms: 9%, above 80% of the target and below it.
+        assert_eq!(pace.update(&sample(45, 16)), START_RATE);
+    }
+
+    #[test]
+    fn a_fixed_cap_bounds_it() {
+        let mut pace = GuestPace::new(Some(70 * MIB));
+        assert_eq!(pace.rate(), START_RATE);
+        assert_eq!(pace.update(&sample(0, 16)), 70 * MIB);
+        assert_eq!(pace.update(&sample(0, 18)), 70 * MIB);
+        let mut low = GuestPace::new(Some(MIB));
+        assert_eq!(low.rate(), MIB);
+        assert_eq!(
+            low.update(&sample(400, 1)),
+            MIB,
+            "never below the cap's own floor"
+        );
+    }
+
+    #[test]
+    fn an_interval_without_vcpus_changes_nothing() {
+        let mut pace = GuestPace::new(None);
+        let mut s = sample(400, 16);
+        s.vcpus = 0;
+        assert_eq!(pace.update(&s), START_RATE);
+    }
+}
