@@ -34,6 +34,7 @@ pub mod paths;
 pub mod qemu;
 pub mod runner;
 pub mod sections;
+pub mod soak;
 pub mod spec;
 pub mod tern_script;
 pub mod tiny_guest;
