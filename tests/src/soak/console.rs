@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use crate::guest_fault::GUEST_READY;
+use crate::sections::heartbeat;
 
 /// Lines of tern's output kept for a failure's report.
 const TAIL_LINES: usize = 40;
@@ -40,37 +41,6 @@ pub struct ConsoleState {
     pub crash: Option<String>,
     /// The last lines.
     pub tail: VecDeque<String>,
-}
-
-/// A heartbeat line `cpuN: HB pass=P uptime_ms=U pass_ms=D errors=E`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Heartbeat {
-    /// Guest CPU.
-    pub cpu: usize,
-    /// Pass.
-    pub pass: u64,
-    /// Guest uptime, ms.
-    pub uptime_ms: u64,
-    /// Wrong words found in this pass.
-    pub errors: u64,
-}
-
-/// Parses a heartbeat line; `None` for anything else (a torn line included).
-pub fn heartbeat(line: &str) -> Option<Heartbeat> {
-    let rest = line.strip_prefix("cpu")?;
-    let (cpu, rest) = rest.split_once(": HB ")?;
-    let field = |key: &str| -> Option<u64> {
-        rest.split_whitespace()
-            .find_map(|w| w.strip_prefix(key))?
-            .parse()
-            .ok()
-    };
-    Some(Heartbeat {
-        cpu: cpu.parse().ok()?,
-        pass: field("pass=")?,
-        uptime_ms: field("uptime_ms=")?,
-        errors: field("errors=")?,
-    })
 }
 
 /// Whether a line should be passed on to L1's console: the guest's own lines, tern's

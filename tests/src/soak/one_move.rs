@@ -470,7 +470,7 @@ impl Mover<'_> {
 mod tests {
     use super::*;
     use crate::soak::seen::GuestVma;
-    use api::model::GuestNodeTopology;
+    use crate::soak::verdict::tests::topology;
     use std::collections::BTreeMap;
 
     fn case(policy: Policy, fault: Fault) -> MoveCase {
@@ -514,18 +514,6 @@ mod tests {
             pages_on: [(0, 60_000), (1, 10_000)].into(),
             absent: 0,
             unreadable: 0,
-        };
-        let topology = |policy: &str, host| TopologyInfo {
-            host_nodes: vec![],
-            guest_nodes: vec![GuestNodeTopology {
-                id: 0,
-                vcpus: vec![0],
-                memory_mib: 256,
-                host_node: Some(host),
-                policy: policy.into(),
-                policy_note: None,
-                regions: vec![],
-            }],
         };
         let to_node = case(Policy::ToNode, Fault::TargetFull);
         let plan = fill_plan(&to_node, 0, &before, &topology("bind", 0)).unwrap();

@@ -271,7 +271,7 @@ pub fn judge(o: &Observed<'_>) -> Verdict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::soak::case::{Method, PinPlace};
     use crate::soak::fault::FaultOutcome;
@@ -324,7 +324,8 @@ mod tests {
         }
     }
 
-    fn topology(policy: &str, host: u32) -> TopologyInfo {
+    /// One guest node of 256 MiB with policy `policy` on host node `host`.
+    pub(crate) fn topology(policy: &str, host: u32) -> TopologyInfo {
         TopologyInfo {
             host_nodes: vec![],
             guest_nodes: vec![GuestNodeTopology {
