@@ -5,12 +5,13 @@
 #   make test   everything CI runs: format check, clippy (warnings denied), unit tests, the
 #               host KVM smoke tests and the lab integration tests.
 #   make bench  the benchmark suite (see bench/).
+#   make soak   1000 live moves with faults in the lab (SOAK_MOVES=N), bench/results/soak.json.
 #   make fuzz   the virtio and API fuzzers (100,000 hostile requests), then libFuzzer targets.
 
 CARGO ?= cargo
 LAB := $(CARGO) run --release --quiet -p tern-tests --bin tern-lab --
 
-.PHONY: all deps resources build demo test lint unit clean bench fuzz fuzz-virtio fuzz-api
+.PHONY: all deps resources build demo test lint unit clean bench soak fuzz fuzz-virtio fuzz-api
 
 all: build
 
@@ -42,6 +43,12 @@ test: resources build lint
 # BENCH_ARGS passes options to tern-bench, e.g. BENCH_ARGS="--only boot,footprint".
 bench: resources build
 	$(CARGO) run --release --quiet -p tern-tests --bin tern-bench -- $(BENCH_ARGS)
+
+# The soak (see README, Reliability): SOAK_MOVES live moves of a running guest in the lab with
+# faults, each checked from the host's side; SOAK_SEED replays a run's moves.
+SOAK_MOVES ?= 1000
+soak: resources build
+	$(CARGO) run --release --quiet -p tern-tests --bin tern-soak -- --moves $(SOAK_MOVES) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 # Fuzzing: each part has its own sub-target; `make fuzz` runs them all.
 fuzz: fuzz-virtio fuzz-api

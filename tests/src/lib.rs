@@ -36,6 +36,7 @@ pub mod pty;
 pub mod qemu;
 pub mod runner;
 pub mod sections;
+pub mod soak;
 pub mod spec;
 pub mod tern_script;
 pub mod threads;

@@ -57,27 +57,33 @@ pub struct Heartbeat {
     pub pass: u64,
     /// Guest uptime in ms.
     pub uptime_ms: u64,
-    /// Errors found so far.
+    /// Wrong words found in this pass.
     pub errors: u64,
+}
+
+/// Parses a heartbeat line `cpuN: HB pass=P uptime_ms=U pass_ms=D errors=E`; `None` for
+/// anything else, a torn line included.
+pub fn heartbeat(line: &str) -> Option<Heartbeat> {
+    let (cpu, rest) = line.strip_prefix("cpu")?.split_once(": HB ")?;
+    let field = |key: &str| -> Option<u64> {
+        rest.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))?
+            .parse()
+            .ok()
+    };
+    Some(Heartbeat {
+        cpu: cpu.parse().ok()?,
+        pass: field("pass=")?,
+        uptime_ms: field("uptime_ms=")?,
+        errors: field("errors=")?,
+    })
 }
 
 /// The heartbeats printed as `HBLINE cpuN: HB pass=P uptime_ms=U pass_ms=.. errors=E`. Two
 /// workloads share the console, so a torn line is skipped.
 pub fn heartbeats(out: &LabOutput) -> Vec<Heartbeat> {
     out.script_lines()
-        .filter_map(|l| l.strip_prefix("HBLINE cpu"))
-        .filter_map(|l| {
-            let cpu = l.get(..1)?.parse().ok()?;
-            let field = |key: &str| -> Option<u64> {
-                l.split(key).nth(1)?.split(' ').next()?.trim().parse().ok()
-            };
-            Some(Heartbeat {
-                cpu,
-                pass: field("pass=")?,
-                uptime_ms: field("uptime_ms=")?,
-                errors: field("errors=")?,
-            })
-        })
+        .filter_map(|l| heartbeat(l.strip_prefix("HBLINE ")?))
         .collect()
 }
 
