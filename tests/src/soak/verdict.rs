@@ -299,6 +299,8 @@ pub(crate) mod tests {
             id: "rb-1".into(),
             policy: RebalancePolicy::ToNode,
             origin: RebalanceOrigin::Operator,
+            mode: api::model::RebalanceMode::Live,
+            pace: api::model::RebalancePace::Fixed,
             state,
             pages_total: total,
             pages_moved: moved,
@@ -306,6 +308,8 @@ pub(crate) mod tests {
             failed_by_reason: BTreeMap::new(),
             bytes_moved: moved * PAGE_SIZE,
             elapsed_ms: 100,
+            paused_ms: None,
+            pace_mib_per_s: None,
             message: None,
         }
     }
