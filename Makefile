@@ -37,7 +37,7 @@ lint:
 # "lab retries: N of M lab runs", and fails when more than one run in five needed a retry.
 test: resources build lint
 	$(LAB) --ledger reset
-	status=0; $(CARGO) test --release --workspace || status=$$?; \
+	status=0; $(CARGO) test --release --workspace --no-fail-fast || status=$$?; \
 	$(LAB) --ledger summary || status=1; exit $$status
 
 # BENCH_ARGS passes options to tern-bench, e.g. BENCH_ARGS="--only boot,footprint".

@@ -190,7 +190,7 @@ fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
             },
             rate_limit: Some(inner.auto.rate()),
             mode: MoveMode::Live,
-            pace: Pace::Guest,
+            pace: Pace::Fixed,
         };
         if inner.start(params, "follow-vcpus", JobOrigin::Auto).is_ok() {
             if let Ok(mut state) = inner.auto.state.lock() {
