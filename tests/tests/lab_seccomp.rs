@@ -27,7 +27,7 @@ pid=$!
 wait_for "cpu0: HB pass=1"; wait_for "cpu1: HB pass=1"
 section heat ternctl --sock $sock heat --enable --interval-ms 500
 section auto ternctl --sock $sock auto on --interval-ms 600000
-section move ternctl --sock $sock --json rebalance --policy to-node --node 1 --workers 2 --batch-pages 64 --max-mib-per-s 64 --no-wait
+section move ternctl --sock $sock --json rebalance --policy to-node --node 1 --workers 2 --batch-pages 64 --max-mib-per-s 16 --no-wait
 n=0; while [ $n -lt 300 ] && ! grep -q '^mover$' /proc/$pid/task/*/comm; do n=$((n+1)); sleep 0.1; done
 threads $pid
 section moved ternctl --sock $sock --json wait rb-1
