@@ -52,10 +52,14 @@ pub fn threads_of(pid: u32) -> Vec<ThreadInfo> {
         .collect()
 }
 
-/// A shell function for lab scripts: `threads PID` prints `thread NAME seccomp=N` per thread.
+/// A shell function for lab scripts: `threads PID` prints `thread NAME seccomp=N` per thread,
+/// with shell builtins only, so a short-lived thread (a mover) is read before it ends.
 pub const SCRIPT_FUNCTION: &str = r#"threads() {
   for t in /proc/$1/task/*; do
-    echo "thread $(cat $t/comm 2>/dev/null) seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' $t/status 2>/dev/null)"
+    n=; s=
+    { read -r n < $t/comm; } 2>/dev/null
+    { while read -r k v; do [ "$k" = "Seccomp:" ] && s=$v; done < $t/status; } 2>/dev/null
+    echo "thread $n seccomp=$s"
   done
 }
 "#;
