@@ -15,6 +15,7 @@
 //! - [`policy`]: policies that turn placement, heat and vCPU locations into a plan of moves.
 //! - [`auto`]: the decisions of automatic balancing (memory follows vCPUs, with hysteresis).
 
+pub mod anon_map;
 pub mod auto;
 pub mod chunk;
 pub mod engine;

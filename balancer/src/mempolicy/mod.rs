@@ -124,41 +124,21 @@ pub fn set_policy(addr: u64, len: u64, policy: &MemPolicy, flags: u32) -> io::Re
 mod tests {
     use super::*;
 
-    fn map(len: usize) -> u64 {
-        // SAFETY: a fresh anonymous mapping, unmapped by `unmap` in the same test.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(ptr, libc::MAP_FAILED);
-        ptr as u64
-    }
-
-    fn unmap(addr: u64, len: usize) {
-        // SAFETY: unmaps exactly what `map` mapped.
-        unsafe { libc::munmap(addr as *mut libc::c_void, len) };
-    }
-
     #[test]
     fn binds_to_node_0_and_back_to_default() {
-        let addr = map(1 << 20);
+        let mapping = crate::anon_map::AnonMapping::new(1 << 20).unwrap();
+        let addr = mapping.addr();
         set_policy(addr, 1 << 20, &MemPolicy::Bind(0), 0).unwrap();
         set_policy(addr, 1 << 20, &MemPolicy::Preferred(0), MPOL_MF_MOVE).unwrap();
         set_policy(addr, 1 << 20, &MemPolicy::Local, 0).unwrap();
         set_policy(addr, 1 << 20, &MemPolicy::Interleave(vec![0]), MPOL_MF_MOVE).unwrap();
         set_policy(addr, 1 << 20, &MemPolicy::Default, 0).unwrap();
-        unmap(addr, 1 << 20);
     }
 
     #[test]
     fn a_node_the_host_lacks_is_an_error() {
-        let addr = map(1 << 20);
+        let mapping = crate::anon_map::AnonMapping::new(1 << 20).unwrap();
+        let addr = mapping.addr();
         let err = set_policy(addr, 1 << 20, &MemPolicy::Bind(63), 0).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
         assert_eq!(
@@ -167,7 +147,6 @@ mod tests {
                 .raw_os_error(),
             Some(libc::EINVAL)
         );
-        unmap(addr, 1 << 20);
     }
 
     #[test]

@@ -64,25 +64,13 @@ pub fn check(node: u32) -> Result<(), OnTouchError> {
 
 /// mbind(MPOL_BIND | MPOL_F_NUMA_BALANCING, {node}) on a fresh private page.
 fn probe_flag(node: u32) -> io::Result<()> {
-    let len = 4096usize;
-    // SAFETY: a fresh anonymous mapping of one page, unmapped below; nothing else uses it.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    let result = set_policy(ptr as u64, len as u64, &MemPolicy::BindOnTouch(node), 0);
-    // SAFETY: unmaps exactly the page mapped above.
-    unsafe { libc::munmap(ptr, len) };
-    result
+    let page = crate::anon_map::AnonMapping::new(4096)?;
+    set_policy(
+        page.addr(),
+        page.len() as u64,
+        &MemPolicy::BindOnTouch(node),
+        0,
+    )
 }
 
 #[cfg(test)]

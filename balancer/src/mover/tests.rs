@@ -487,22 +487,10 @@ fn a_cancel_during_the_huge_pass_reports_what_stayed() {
 #[test]
 fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_node() {
     let len = 64 * PAGE_SIZE as usize;
-    // SAFETY: a fresh anonymous mapping, unmapped at the end of the test.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(ptr, libc::MAP_FAILED);
-    // SAFETY: writes stay inside the mapping.
-    unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), 1, len) };
+    let mapping = crate::anon_map::AnonMapping::new(len).unwrap();
+    mapping.fill(1);
     let task = MoveTask {
-        addr: ptr as u64,
+        addr: mapping.addr(),
         len: len as u64,
         target: 0,
     };
@@ -556,8 +544,6 @@ fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_
         assert_eq!(outcome.left_behind, 64, "and leave every page where it was");
         assert_eq!(progress.snapshot().pages_moved, 0);
     }
-    // SAFETY: unmaps the mapping made above.
-    unsafe { libc::munmap(ptr, len) };
 }
 
 /// Moves of `pages` pages starting on `from` to `to`, with the kernel giving up part-way in
