@@ -7,10 +7,11 @@ use crate::LabOutput;
 /// A shell function for lab scripts: `section NAME COMMAND...` runs the command (stderr into
 /// stdout) between `BEGIN NAME` and `END NAME status=N`. If tern (`$pid`, its output in
 /// /tmp/tern.out) is gone, it prints `TERN-GONE before NAME` and tern's own messages (`TERNMSG
-/// <line>`, where the lab runner sees a guest's triple fault) and ends the script with status 1.
+/// <line>`, where the lab runner sees a guest's triple fault, after `TERN-GUEST-WAS-READY` if
+/// the guest had reached its init) and ends the script with status 1.
 pub const SECTION_FN: &str = r#"section() { name=$1; shift
     if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-        echo "TERN-GONE before $name"; grep "tern: " /tmp/tern.out | sed 's/^/TERNMSG /'; exit 1
+        echo "TERN-GONE before $name"; grep -q "TERN-GUEST: hello" /tmp/tern.out && echo TERN-GUEST-WAS-READY; grep "tern: " /tmp/tern.out | sed 's/^/TERNMSG /'; exit 1
     fi
     echo "BEGIN $name"; "$@" 2>&1; echo "END $name status=$?"; }"#;
 
@@ -43,9 +44,10 @@ pub fn json_section(out: &LabOutput, name: &str) -> Option<serde_json::Value> {
 
 /// Shell functions for scripts that run tern in the background as `$pid` with its output in
 /// /tmp/tern.out: `stuck` prints the state and kernel wait channel of each of tern's threads
-/// and the end of its output; `wait_for TEXT` waits (up to 120 s) for TEXT in the output and,
+/// and the end of its output (after `TERN-GUEST-WAS-READY` if the guest had reached its init);
+/// `wait_for TEXT` waits (up to 120 s) for TEXT in the output and,
 /// if it never comes, calls `stuck`, kills tern and ends the script with status 1.
-pub const WAIT_FNS: &str = r#"stuck() { for t in /proc/$pid/task/*; do echo "TERN-STUCK $(cat $t/comm) wchan=$(cat $t/wchan) state=$(cut -d' ' -f3 $t/stat)"; done; tail -n 30 /tmp/tern.out | sed 's/^/TAIL /'; }
+pub const WAIT_FNS: &str = r#"stuck() { for t in /proc/$pid/task/*; do echo "TERN-STUCK $(cat $t/comm) wchan=$(cat $t/wchan) state=$(cut -d' ' -f3 $t/stat)"; done; grep -q "TERN-GUEST: hello" /tmp/tern.out && echo TERN-GUEST-WAS-READY; tail -n 30 /tmp/tern.out | sed 's/^/TAIL /'; }
 wait_for() { n=0; while ! grep -q "$1" /tmp/tern.out; do n=$((n+1)); if [ $n -gt 600 ] || ! kill -0 $pid 2>/dev/null; then echo "NEVER-SAW $1"; stuck; kill -9 $pid; exit 1; fi; sleep 0.2; done; }"#;
 
 /// One heartbeat of the guest workload.

@@ -40,6 +40,7 @@ if [ "$c" = "$b" ]; then
     for t in /proc/$pid/task/*; do echo "THREAD $(cat $t/comm) wchan=$(cat $t/wchan) state=$(cut -d' ' -f3 $t/stat) cpu=$(cut -d' ' -f39 $t/stat)"; done
     ternctl --sock $sock metrics | grep -v ' 0$' | grep vcpu_exits | sed 's/^/EXITS1 /'; sleep 2
     ternctl --sock $sock metrics | grep -v ' 0$' | grep vcpu_exits | sed 's/^/EXITS2 /'
+    grep -q "TERN-GUEST: hello" /tmp/tern.out && echo TERN-GUEST-WAS-READY
     tail -n 5 /tmp/tern.out | sed 's/^/TAIL /'
 fi
 section bad-vcpu ternctl --sock $sock pin 9 --cpus 0

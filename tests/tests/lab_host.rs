@@ -71,7 +71,7 @@ finish() {{
     done
     rm -f /tmp/hog; wait
 }}
-seen() {{ n=0; while ! grep -q "$2" /tmp/$1.out; do n=$((n+1)); if [ $n -gt 900 ]; then echo "NEVER-SAW $1 $2"; tail -n 20 /tmp/$1.out | sed "s/^/TAIL $1 /"; finish; exit 1; fi; sleep 0.2; done; }}
+seen() {{ n=0; while ! grep -q "$2" /tmp/$1.out; do n=$((n+1)); if [ $n -gt 900 ]; then echo "NEVER-SAW $1 $2"; grep -q "TERN-GUEST: hello" /tmp/$1.out && echo TERN-GUEST-WAS-READY; tail -n 20 /tmp/$1.out | sed "s/^/TAIL $1 /"; finish; exit 1; fi; sleep 0.2; done; }}
 passes() {{ grep -c "cpu0: HB pass" /tmp/$1.out; }}
 start a 1; seen a "TERN-GUEST: hello"; start b 1; seen b "TERN-GUEST: hello"; start c 0
 for v in a b c; do seen $v "cpu0: HB pass=1"; done

@@ -34,6 +34,7 @@ section moved ternctl --sock $sock --json wait rb-1
 section shutdown ternctl --sock $sock shutdown
 n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 300 ] && kill -9 $pid; sleep 0.2; done
 wait $pid; echo "TERN-EXIT status=$?"
+grep -q "TERN-GUEST: hello" /tmp/tern.out && echo TERN-GUEST-WAS-READY
 grep "tern: " /tmp/tern.out | sed 's/^/TERNMSG /'
 echo "AUDIT-LINES $(dmesg | grep -c 'type=1326')"
 

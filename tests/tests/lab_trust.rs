@@ -51,7 +51,7 @@ echo "B-MIB $bmib"
 tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 1 --memory ${{bmib}}M \
     --host-node 1 --prefault --cmdline "{CMDLINE} tern_hold=600" </dev/null >/tmp/b.out 2>&1 &
 bpid=$!
-n=0; while ! grep -q "TERN-GUEST: hello" /tmp/b.out; do n=$((n+1)); if [ $n -gt 600 ] || ! kill -0 $bpid; then echo NEVER-B; tail -n 5 /tmp/b.out; exit 1; fi; sleep 0.2; done
+n=0; while ! grep -q "TERN-GUEST: hello" /tmp/b.out; do n=$((n+1)); if [ $n -gt 600 ] || ! kill -0 $bpid; then echo NEVER-B; grep -q "TERN-GUEST: hello" /tmp/b.out && echo TERN-GUEST-WAS-READY; tail -n 5 /tmp/b.out; exit 1; fi; sleep 0.2; done
 echo "NODE1-FREE-WITH-B $(free1)"
 sock=/tmp/a.sock
 tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 1 --memory 448M --host-node 0 \

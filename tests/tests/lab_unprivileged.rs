@@ -47,6 +47,7 @@ echo "NODE1-CPUS $(cat /sys/devices/system/node/node1/cpulist)"
 section shutdown as_user ternctl --sock $sock shutdown
 n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 300 ] && kill -9 $pid; sleep 0.2; done
 wait $pid; echo "TERN-EXIT status=$?"
+grep -q "TERN-GUEST: hello" /tmp/tern.out && echo TERN-GUEST-WAS-READY
 grep "tern: " /tmp/tern.out | sed 's/^/TERNMSG /'
 
 echo 40 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages

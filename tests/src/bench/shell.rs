@@ -63,7 +63,7 @@ stop_tern() {{
     echo "REC tern_exit status=${{st:-none}}"
     alarms
 }}
-alarms() {{ grep -E "BUG|Oops|RIP:|[Pp]anic|lockup|Call Trace|ERR pass|fill result=fail|triple|tern: " /tmp/tern.out | head -n 40 | sed 's/^/DIAG /'; }}
+alarms() {{ grep -q "TERN-GUEST: hello" /tmp/tern.out && echo "DIAG TERN-GUEST-WAS-READY"; grep -E "BUG|Oops|RIP:|[Pp]anic|lockup|Call Trace|ERR pass|fill result=fail|triple|tern: " /tmp/tern.out | head -n 40 | sed 's/^/DIAG /'; }}
 heartbeats() {{ grep "HB pass" /tmp/tern.out | sed 's/^/HB /'; }}
 vm_epoch=1
 ensure_vm() {{
