@@ -27,7 +27,7 @@ pub mod status;
 mod task;
 
 use std::io;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use self::batch::BatchMover;
 use self::discover::discover;
@@ -218,7 +218,13 @@ fn move_pass(
             }
         };
         left_behind += end.left_behind;
-        if end.stopped.is_some() {
+        // A task whose every page is on its target is complete, whatever ENOMEM the kernel
+        // reported on the way: the next task may go to another node.
+        let complete =
+            matches!(end.stopped, Some(StopReason::TargetFull(_))) && end.left_behind == 0;
+        if complete {
+            stop.store(false, Ordering::SeqCst);
+        } else if end.stopped.is_some() {
             // Tasks never started keep all their pending pages.
             left_behind += tasks.map(|(_, p)| p.len() as u64).sum::<u64>();
             return PassEnd {

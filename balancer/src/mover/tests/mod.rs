@@ -2,6 +2,13 @@
 //! injects EBUSY, EAGAIN, ENOMEM, EFAULT, EACCES and whole-call failures), and against this
 //! host's own kernel.
 
+mod by_mbind;
+mod enomem;
+mod faulted;
+mod huge;
+mod kernel;
+mod unreported;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Mutex;
@@ -37,6 +44,8 @@ struct Sim {
     /// `.0` pages, moves the next `.1` without writing their status, never reaches the rest,
     /// and returns how many pages it did not report.
     partial: Mutex<Vec<(usize, usize)>>,
+    /// How many of the next move calls move every page and then fail with ENOMEM anyway.
+    enomem_after_moving: Mutex<usize>,
     /// Pages the guest faults in (page index, node) at the next move call.
     fault_in: Mutex<Vec<(u64, i32)>>,
     /// mbind calls, as (address, length, target).
@@ -170,6 +179,11 @@ impl PageMover for Sim {
         }
         if let Some(progress) = &self.cancel_after_first {
             progress.cancel();
+        }
+        let mut enomem = self.enomem_after_moving.lock().unwrap();
+        if *enomem > 0 {
+            *enomem -= 1;
+            return Err(io::Error::from_raw_os_error(libc::ENOMEM));
         }
         Ok(pages.len() - written.min(pages.len()))
     }
@@ -402,331 +416,4 @@ fn workers_share_the_pages_between_them() {
     assert_eq!(sim.on(1), 4096);
     assert_eq!(progress.snapshot().pages_moved, 4096);
     assert_eq!(sim.calls.lock().unwrap().iter().sum::<usize>(), 4096);
-}
-
-#[test]
-fn huge_pages_are_addressed_once_per_block() {
-    // Two full blocks and a half block, all on node 0, with a THP-like simulation.
-    let pages = 2 * 512 + 256;
-    let mut sim = Sim::with_pages((0..pages).map(|_| Some(0)));
-    sim.huge = true;
-    let mut s = spec(pages, 1, 512, 1);
-    s.huge_first = true;
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &s, &progress);
-    assert_eq!(outcome.stopped, None);
-    assert_eq!(sim.on(1), pages as usize);
-    let snap = progress.snapshot();
-    assert_eq!((snap.pages_total, snap.pages_moved), (pages, pages));
-    // One call for the two heads, one for the 256 pages of the half block.
-    assert_eq!(*sim.calls.lock().unwrap(), vec![2, 256]);
-    // Every page queried once up front; then only the two blocks' last pages (the half
-    // block's pages all reported where they went).
-    assert_eq!(*sim.queried.lock().unwrap(), pages as usize + 2);
-}
-
-#[test]
-fn the_plans_snapshot_spares_the_first_query() {
-    let pages = 2 * 512;
-    let mut sim = Sim::with_pages((0..pages).map(|i| Some(i32::from(i >= 512))));
-    sim.huge = true;
-    let mut snapshot = PageNodes::with_capacity(BASE, pages);
-    for i in 0..pages {
-        assert!(snapshot.record(i32::from(i >= 512)));
-    }
-    let mut s = spec(pages, 1, 512, 1);
-    s.huge_first = true;
-    s.known = vec![snapshot];
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &s, &progress);
-    assert_eq!(outcome.stopped, None);
-    assert_eq!(sim.on(1), pages as usize);
-    assert_eq!(progress.snapshot().pages_moved, 512);
-    // Only the moved block's last page was queried.
-    assert_eq!(*sim.queried.lock().unwrap(), 1);
-}
-
-#[test]
-fn blocks_of_base_pages_move_page_by_page_after_their_first_page() {
-    // Huge-first over memory made of base pages: each head moves alone, the rest follow.
-    let pages = 2 * 512;
-    let sim = Sim::with_pages((0..pages).map(|_| Some(0)));
-    let mut s = spec(pages, 1, 512, 1);
-    s.huge_first = true;
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &s, &progress);
-    assert_eq!(
-        outcome,
-        MoveOutcome {
-            stopped: None,
-            left_behind: 0
-        }
-    );
-    assert_eq!(sim.on(1), pages as usize);
-    let snap = progress.snapshot();
-    assert_eq!((snap.pages_total, snap.pages_moved), (pages, pages));
-}
-
-#[test]
-fn a_cancel_during_the_huge_pass_reports_what_stayed() {
-    let pages = 4 * 512;
-    let progress = std::sync::Arc::new(MoveProgress::new());
-    let mut sim = Sim::with_pages((0..pages).map(|_| Some(0)));
-    sim.huge = true;
-    sim.cancel_after_first = Some(progress.clone());
-    let mut s = spec(pages, 1, 512, 1);
-    s.huge_first = true;
-    s.rate_limit = Some(2 << 20); // one head per call
-    let outcome = run_move(sim.io(), &s, &progress);
-    assert_eq!(outcome.stopped, Some(StopReason::Cancelled));
-    assert_eq!((sim.on(1), outcome.left_behind), (512, 3 * 512));
-    // The block that travelled counted as it went.
-    assert_eq!(progress.snapshot().pages_moved, 512);
-}
-
-#[test]
-fn the_real_kernel_moves_nothing_that_is_already_in_place_and_refuses_a_missing_node() {
-    let len = 64 * PAGE_SIZE as usize;
-    let mapping = crate::anon_map::AnonMapping::new(len).unwrap();
-    mapping.fill(1);
-    let task = MoveTask {
-        addr: mapping.addr(),
-        len: len as u64,
-        target: 0,
-    };
-    let here = crate::pages::SystemPages;
-    let io = MoveIo {
-        pages: &here,
-        ranges: &Sim::default(),
-    };
-    let outcome = run_move(
-        io,
-        &MoveSpec {
-            tasks: vec![task],
-            method: Method::MovePages {
-                batch_pages: 16,
-                workers: 1,
-            },
-            huge_first: true,
-            rate_limit: None,
-            known: Vec::new(),
-        },
-        &MoveProgress::new(),
-    );
-    assert_eq!(
-        outcome,
-        MoveOutcome {
-            stopped: None,
-            left_behind: 0
-        }
-    );
-    if !std::path::Path::new("/sys/devices/system/node/node7").exists() {
-        let task = MoveTask { target: 7, ..task };
-        let progress = MoveProgress::new();
-        let outcome = run_move(
-            io,
-            &MoveSpec {
-                tasks: vec![task],
-                method: Method::MovePages {
-                    batch_pages: 16,
-                    workers: 1,
-                },
-                huge_first: false,
-                rate_limit: None,
-                known: Vec::new(),
-            },
-            &progress,
-        );
-        assert!(
-            outcome.stopped.is_some(),
-            "moving to a node that does not exist must fail"
-        );
-        assert_eq!(outcome.left_behind, 64, "and leave every page where it was");
-        assert_eq!(progress.snapshot().pages_moved, 0);
-    }
-}
-
-/// Moves of `pages` pages starting on `from` to `to`, with the kernel giving up part-way in
-/// the first call: it reports 2 pages, moves 3 more without a word, and never reaches the
-/// rest.
-fn move_with_an_unwritten_tail(from: i32, to: u32) -> (Sim, MoveProgress, MoveOutcome) {
-    let sim = Sim::with_pages((0..10).map(|_| Some(from)));
-    sim.partial.lock().unwrap().push((2, 3));
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &spec(10, to, 512, 1), &progress);
-    (sim, progress, outcome)
-}
-
-#[test]
-fn pages_the_kernel_did_not_report_are_asked_about_not_taken_for_node_0() {
-    let (sim, progress, outcome) = move_with_an_unwritten_tail(1, 0);
-    assert_eq!(outcome.stopped, None);
-    assert_eq!(outcome.left_behind, 0);
-    assert_eq!(sim.on(0), 10, "the unreached pages were moved after all");
-    let s = progress.snapshot();
-    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (10, 10, 0));
-    // The first call, then one retry of the five pages the kernel never reached.
-    assert_eq!(*sim.calls.lock().unwrap(), vec![10, 5]);
-}
-
-#[test]
-fn pages_the_kernel_did_not_report_are_retried_not_failed_for_node_1() {
-    let (sim, progress, outcome) = move_with_an_unwritten_tail(0, 1);
-    assert_eq!(outcome.stopped, None);
-    assert_eq!(sim.on(1), 10);
-    let s = progress.snapshot();
-    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (10, 10, 0));
-    assert!(s.failed_by_reason.is_empty(), "{:?}", s.failed_by_reason);
-}
-
-#[test]
-fn a_batch_the_kernel_never_reached_is_moved_again() {
-    let sim = Sim::with_pages((0..8).map(|_| Some(1)));
-    sim.partial.lock().unwrap().push((0, 0));
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &spec(8, 0, 512, 1), &progress);
-    assert_eq!(outcome.stopped, None);
-    assert_eq!(sim.on(0), 8);
-    assert_eq!(progress.snapshot().pages_moved, 8);
-    assert_eq!(*sim.calls.lock().unwrap(), vec![8, 8]);
-}
-
-#[test]
-fn pages_the_kernel_keeps_giving_up_on_fail_after_the_retries() {
-    let sim = Sim::with_pages((0..4).map(|_| Some(0)));
-    sim.partial
-        .lock()
-        .unwrap()
-        .extend(std::iter::repeat_n((0, 0), 1 + batch::MAX_RETRIES as usize));
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &spec(4, 1, 512, 1), &progress);
-    assert_eq!(outcome.left_behind, 4);
-    let s = progress.snapshot();
-    assert_eq!((s.pages_moved, s.pages_failed), (0, 4));
-    assert_eq!(
-        s.failed_by_reason,
-        BTreeMap::from([(status::NOT_MIGRATED.to_string(), 4)])
-    );
-    assert_eq!(sim.on(0), 4, "nothing moved, nothing counted as moved");
-}
-
-#[test]
-fn pages_faulted_in_after_the_plans_query_are_moved_too() {
-    // The plan saw pages 4..8 absent; the guest faulted them in (on node 0) before new faults
-    // were pointed at node 1.
-    let sim = Sim::with_pages((0..8).map(|_| Some(0)));
-    let mut snapshot = PageNodes::with_capacity(BASE, 8);
-    for i in 0..8 {
-        assert!(snapshot.record(if i < 4 { 0 } else { -libc::ENOENT }));
-    }
-    let mut s = spec(8, 1, 512, 1);
-    s.known = vec![snapshot];
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &s, &progress);
-    assert_eq!(outcome.stopped, None);
-    assert_eq!(sim.on(1), 8);
-    let snap = progress.snapshot();
-    assert_eq!((snap.pages_total, snap.pages_moved), (8, 8));
-}
-
-#[test]
-fn pages_faulted_in_off_the_target_during_the_move_are_found_and_moved() {
-    // Page 9 is absent at first; the guest faults it in on node 0 (the target was full at
-    // that moment) while the first batch moves.
-    let sim = Sim::with_pages((0..10).map(|i| (i < 9).then_some(0)));
-    sim.fault_in_at_next_move(9, 0);
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &spec(10, 1, 512, 1), &progress);
-    assert_eq!(
-        outcome,
-        MoveOutcome {
-            stopped: None,
-            left_behind: 0
-        }
-    );
-    assert_eq!(sim.on(1), 10);
-    let snap = progress.snapshot();
-    assert_eq!((snap.pages_total, snap.pages_moved), (10, 10));
-}
-
-#[test]
-fn pages_faulted_in_on_the_target_during_the_move_need_nothing() {
-    let sim = Sim::with_pages((0..10).map(|i| (i < 9).then_some(0)));
-    sim.fault_in_at_next_move(9, 1);
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &spec(10, 1, 512, 1), &progress);
-    assert_eq!(outcome.stopped, None);
-    let snap = progress.snapshot();
-    assert_eq!((snap.pages_total, snap.pages_moved), (9, 9));
-    assert_eq!(sim.calls.lock().unwrap().len(), 1);
-}
-
-fn mbind_spec(pages: u64, target: u32) -> MoveSpec {
-    MoveSpec {
-        method: Method::Mbind {
-            step: 4 * PAGE_SIZE,
-        },
-        ..spec(pages, target, 512, 1)
-    }
-}
-
-#[test]
-fn mbind_moves_range_by_range_and_counts_what_arrived() {
-    let sim = Sim::with_pages((0..10).map(|i| (i != 5).then_some(0)));
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &mbind_spec(10, 1), &progress);
-    assert_eq!(
-        outcome,
-        MoveOutcome {
-            stopped: None,
-            left_behind: 0
-        }
-    );
-    assert_eq!(sim.on(1), 9);
-    let s = progress.snapshot();
-    assert_eq!((s.pages_total, s.pages_moved, s.pages_failed), (9, 9, 0));
-    let ranges = sim.ranges.lock().unwrap();
-    assert_eq!(
-        ranges.len(),
-        3,
-        "three ranges of 4 pages at most: {ranges:?}"
-    );
-    assert!(ranges.iter().all(|(_, _, t)| *t == 1));
-}
-
-#[test]
-fn mbind_stops_as_target_full_when_pages_land_elsewhere() {
-    // The target takes 6 pages; the kernel then places the others elsewhere (they stay).
-    let sim = Sim::with_pages((0..12).map(|_| Some(0)));
-    *sim.room.lock().unwrap() = Some(6);
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &mbind_spec(12, 1), &progress);
-    assert_eq!(outcome.stopped, Some(StopReason::TargetFull(1)));
-    assert_eq!(outcome.left_behind, 6);
-    assert_eq!((sim.on(1), sim.on(0)), (6, 6));
-    let s = progress.snapshot();
-    assert_eq!((s.pages_moved, s.pages_failed), (6, 6));
-    assert_eq!(s.failed_by_reason.get("ENOMEM"), Some(&6));
-    assert_eq!(
-        sim.ranges.lock().unwrap().len(),
-        2,
-        "no call after the spill"
-    );
-}
-
-#[test]
-fn mbind_makes_no_call_the_target_has_no_room_for() {
-    let mut sim = Sim::with_pages((0..12).map(|_| Some(0)));
-    sim.room_known = true;
-    *sim.room.lock().unwrap() = Some(4 + (mbind::MBIND_ROOM_MARGIN / PAGE_SIZE));
-    let progress = MoveProgress::new();
-    let outcome = run_move(sim.io(), &mbind_spec(12, 1), &progress);
-    assert_eq!(outcome.stopped, Some(StopReason::TargetFull(1)));
-    assert_eq!(
-        (sim.on(1), sim.on(0)),
-        (4, 8),
-        "one call, then room for no more"
-    );
-    assert_eq!(outcome.left_behind, 8);
-    assert_eq!(progress.snapshot().failed_by_reason.get("ENOMEM"), Some(&8));
 }
