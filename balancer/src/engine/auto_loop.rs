@@ -180,18 +180,7 @@ fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
             }
             continue;
         }
-        let params = RebalanceParams {
-            policy: PolicyRequest::FollowVcpus {
-                guest_node: Some(m.guest_node),
-            },
-            method: Method::MovePages {
-                batch_pages: DEFAULT_BATCH_PAGES,
-                workers: 1,
-            },
-            rate_limit: Some(inner.auto.rate()),
-            mode: MoveMode::Live,
-            pace: Pace::Fixed,
-        };
+        let params = automatic_move(m.guest_node, inner.auto.rate());
         if inner.start(params, "follow-vcpus", JobOrigin::Auto).is_ok() {
             if let Ok(mut state) = inner.auto.state.lock() {
                 state.moved(m.guest_node, now);
@@ -199,6 +188,23 @@ fn look(inner: &Arc<BalancerInner>, config: &AutoConfig) {
             inner.auto.started.fetch_add(1, Ordering::Relaxed);
             break;
         }
+    }
+}
+
+/// The move automatic balancing starts for `guest_node`: live, one worker, paced by the
+/// guest under `rate` (bytes per second).
+pub(crate) fn automatic_move(guest_node: u32, rate: u64) -> RebalanceParams {
+    RebalanceParams {
+        policy: PolicyRequest::FollowVcpus {
+            guest_node: Some(guest_node),
+        },
+        method: Method::MovePages {
+            batch_pages: DEFAULT_BATCH_PAGES,
+            workers: 1,
+        },
+        rate_limit: Some(rate),
+        mode: MoveMode::Live,
+        pace: Pace::Guest,
     }
 }
 

@@ -1,6 +1,6 @@
-//! A move paced by the guest: while the mover runs, a pacer thread looks at the vCPU
-//! threads' run-queue delay every [`PACE_INTERVAL`] and sets the mover's rate
-//! ([`GuestPace`]). The thread is scoped to the move: it ends and is joined when the move
+//! A move paced by the guest: the vCPU threads' run-queue delay is measured over
+//! [`BASELINE`] before anything moves; then, while the mover runs, a pacer thread looks at it
+//! every [`PACE_INTERVAL`] and sets the mover's rate ([`GuestPace`]) against that baseline. The thread is scoped to the move: it ends and is joined when the move
 //! ends, however it ends.
 
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -10,7 +10,7 @@ use super::job::Job;
 use super::mode::Pace;
 use super::BalancerInner;
 use crate::guest::GuestView;
-use crate::mover::pace::{thread_wait, GuestPace, PaceSample, PACE_INTERVAL};
+use crate::mover::pace::{thread_wait, GuestPace, PaceSample, BASELINE, PACE_INTERVAL};
 use crate::mover::rate::RateLimit;
 use crate::mover::{run_move_at, MoveIo, MoveOutcome, MoveSpec};
 
@@ -39,6 +39,27 @@ fn look(view: &dyn GuestView, job: &Job) -> Look {
         wait,
         tids,
         moved: job.progress.bytes_moved(),
+    }
+}
+
+/// The vCPUs' wait over [`BASELINE`] before anything moves (a cancel cuts it short).
+fn baseline(view: &dyn GuestView, job: &Job) -> PaceSample {
+    let before = look(view, job);
+    job.progress.sleep(BASELINE);
+    let after = look(view, job);
+    if after.tids != before.tids {
+        return PaceSample {
+            wall: Duration::ZERO,
+            vcpu_wait: Duration::ZERO,
+            vcpus: 0,
+            moved: 0,
+        };
+    }
+    PaceSample {
+        wall: after.at.saturating_duration_since(before.at),
+        vcpu_wait: after.wait.saturating_sub(before.wait),
+        vcpus: after.tids.len() as u32,
+        moved: 0,
     }
 }
 
@@ -79,7 +100,7 @@ pub(super) fn run_paced(
     if job.pace == Pace::Fixed {
         return run_move_at(io, spec, &job.progress, &RateLimit::new(spec.rate_limit));
     }
-    let pace = GuestPace::new(spec.rate_limit);
+    let pace = GuestPace::new(spec.rate_limit).with_baseline(&baseline(inner.view.as_ref(), job));
     let rate = RateLimit::new(Some(pace.rate()));
     job.set_pace_rate(pace.rate());
     let (done, stop) = channel::<()>();

@@ -462,6 +462,19 @@ fn the_host_balancers_move_holds_nothing() {
 }
 
 #[test]
+fn automatic_moves_are_live_and_paced_by_the_guest_under_their_rate() {
+    let params = auto_loop::automatic_move(1, 64 << 20);
+    assert_eq!((params.mode, params.pace), (MoveMode::Live, Pace::Guest));
+    assert_eq!(params.rate_limit, Some(64 << 20));
+    assert!(matches!(
+        params.policy,
+        PolicyRequest::FollowVcpus {
+            guest_node: Some(1)
+        }
+    ));
+}
+
+#[test]
 fn automatic_balancing_needs_room_for_the_whole_guest_node_less_what_is_there() {
     let vm = Arc::new(FakeVm::new());
     let b = balancer(&vm, 0);

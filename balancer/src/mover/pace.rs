@@ -4,11 +4,21 @@
 //! they had, and at what it moved itself: additive increase while the vCPUs waited less than
 //! the target and the mover kept up with its rate (its own cost did not hold it back),
 //! multiplicative decrease when they waited more. A fixed cap (`max_mib_per_s`) bounds it.
+//!
+//! The target is the wait the vCPUs had before the move (measured over a short baseline)
+//! plus [`WAIT_TARGET`]: a host whose vCPUs already wait for a CPU does not hold every move
+//! at the floor, and the move itself may cost the guest at most that much more.
 
 use std::time::Duration;
 
-/// Share of wall time the vCPUs may wait for a CPU while a paced move runs.
+/// Share of wall time the vCPUs may wait for a CPU while a paced move runs, beyond what they
+/// waited before it.
 pub const WAIT_TARGET: f64 = 0.10;
+/// How long the vCPUs' wait is measured before a paced move starts.
+pub const BASELINE: Duration = Duration::from_millis(500);
+/// A baseline above this share is taken as this share: a guest that waits more than half the
+/// time already leaves the mover at most the rest.
+const BASELINE_CAP: f64 = 0.5;
 /// How often the rate is adjusted.
 pub const PACE_INTERVAL: Duration = Duration::from_millis(250);
 /// The first rate: 64 MiB/s.
@@ -53,6 +63,8 @@ impl PaceSample {
 pub struct GuestPace {
     rate: u64,
     cap: Option<u64>,
+    /// The vCPUs' wait share before the move, in millionths.
+    baseline_ppm: u32,
 }
 
 impl GuestPace {
@@ -62,7 +74,23 @@ impl GuestPace {
         Self {
             rate: cap.map_or(START_RATE, |c| START_RATE.min(c)),
             cap,
+            baseline_ppm: 0,
         }
+    }
+
+    /// The same controller, measuring against the vCPUs' wait before the move: `before` is a
+    /// sample taken over [`BASELINE`] while nothing moved.
+    pub fn with_baseline(self, before: &PaceSample) -> Self {
+        let share = before.wait_share().clamp(0.0, BASELINE_CAP);
+        Self {
+            baseline_ppm: (share * 1e6) as u32,
+            ..self
+        }
+    }
+
+    /// The wait share the vCPUs may reach while the move runs.
+    pub fn target(&self) -> f64 {
+        f64::from(self.baseline_ppm) / 1e6 + WAIT_TARGET
     }
 
     /// The rate now, in bytes per second.
@@ -76,10 +104,11 @@ impl GuestPace {
             return self.rate;
         }
         let wait = sample.wait_share();
+        let target = self.target();
         let floor = self.cap.map_or(MIN_RATE, |c| MIN_RATE.min(c));
-        if wait > WAIT_TARGET {
+        if wait > target {
             self.rate = ((self.rate as f64 * DECREASE) as u64).max(floor);
-        } else if wait < WAIT_TARGET * GROW_BELOW {
+        } else if wait < target - WAIT_TARGET * (1.0 - GROW_BELOW) {
             let budget = self.rate as f64 * sample.wall.as_secs_f64();
             if sample.moved as f64 >= budget * KEPT_UP {
                 let grown = self.rate.saturating_add(RATE_STEP);
@@ -197,6 +226,31 @@ mod tests {
             MIB,
             "never below the cap's own floor"
         );
+    }
+
+    #[test]
+    fn measures_against_the_wait_before_the_move() {
+        // Before the move the vCPUs waited 25% of the time (125 ms of 500 ms).
+        let before = sample(125, 0);
+        let mut pace = GuestPace::new(None).with_baseline(&before);
+        assert!((pace.target() - 0.35).abs() < 1e-6);
+        // 30%: more than a guest without contention may wait, less than this one's target.
+        assert_eq!(pace.update(&sample(150, 16)), START_RATE + RATE_STEP);
+        // 34%: near the target, holds.
+        assert_eq!(pace.update(&sample(170, 20)), START_RATE + RATE_STEP);
+        // 40%: the move costs the guest more than 10 points: halve.
+        assert_eq!(pace.update(&sample(200, 20)), (START_RATE + RATE_STEP) / 2);
+        // Without the baseline the same 30% halves at once.
+        assert_eq!(
+            GuestPace::new(None).update(&sample(150, 16)),
+            START_RATE / 2
+        );
+    }
+
+    #[test]
+    fn a_baseline_beyond_half_the_time_counts_as_half() {
+        let pace = GuestPace::new(None).with_baseline(&sample(450, 0));
+        assert!((pace.target() - 0.6).abs() < 1e-6);
     }
 
     #[test]
