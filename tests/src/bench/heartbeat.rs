@@ -148,6 +148,43 @@ impl Beats {
             .collect()
     }
 
+    /// Passes CPU `list` had completed at L1 time `t` ms, interpolated; `None` outside its
+    /// heartbeats.
+    fn progress_l1(list: &[Beat], t: f64) -> Option<f64> {
+        list.windows(2).find_map(|w| {
+            let (t0, t1) = (w[0].l1_ms, w[1].l1_ms);
+            (t0 <= t && t <= t1 && t1 > t0).then(|| {
+                let (p0, p1) = (w[0].pass as f64, w[1].pass as f64);
+                p0 + (p1 - p0) * (t - t0) / (t1 - t0)
+            })
+        })
+    }
+
+    /// Heartbeats per second of L1 time over `[from, to]` (L1 ms), summed over the CPUs:
+    /// for windows the guest's own clock may not count in full (a pause); `None` if the
+    /// window is empty or some CPU's heartbeats do not cover it.
+    pub fn pass_rate_l1(&self, from: f64, to: f64) -> Option<f64> {
+        if to <= from || self.per_cpu.is_empty() {
+            return None;
+        }
+        let mut passes = 0.0;
+        for list in self.per_cpu.values() {
+            passes += Self::progress_l1(list, to)? - Self::progress_l1(list, from)?;
+        }
+        Some(passes / ((to - from) / 1000.0))
+    }
+
+    /// The longest L1 time between two heartbeats of one CPU that overlaps `[from, to]` (L1
+    /// ms), in ms.
+    pub fn largest_gap_l1_ms(&self, from: f64, to: f64) -> Option<f64> {
+        self.per_cpu
+            .values()
+            .flat_map(|list| list.windows(2))
+            .filter(|w| w[0].l1_ms < to && w[1].l1_ms > from)
+            .map(|w| w[1].l1_ms - w[0].l1_ms)
+            .max_by(f64::total_cmp)
+    }
+
     /// The longest time between two heartbeats of one CPU that overlaps `[from, to]` (guest
     /// ms), in ms.
     pub fn largest_gap_ms(&self, from: f64, to: f64) -> Option<f64> {
@@ -235,6 +272,26 @@ mod tests {
         assert_eq!(beats.pass_rate(500.0, 2000.0), None);
         assert_eq!(beats.pass_rate(2000.0, 2000.0), None);
         assert!(beats.silent_cpus(10).is_empty());
+    }
+
+    #[test]
+    fn rates_and_gaps_on_l1s_clock() {
+        // The guest's clock stopped for a 2 s pause (its uptime jumps by 500 ms only); L1's
+        // stamps show the pause.
+        let lines = [
+            line(10.0, 0, 1, 1000),
+            line(10.5, 0, 2, 1500),
+            line(12.5, 0, 3, 2000),
+            line(13.0, 0, 4, 2500),
+        ];
+        let beats = Beats::parse(lines.iter().map(String::as_str));
+        assert_eq!(beats.largest_gap_l1_ms(11000.0, 12000.0), Some(2000.0));
+        assert_eq!(beats.largest_gap_ms(1600.0, 1900.0), Some(500.0));
+        let paused = beats.pass_rate_l1(10500.0, 12500.0).unwrap();
+        assert!((paused - 0.5).abs() < 1e-9, "{paused}");
+        let steady = beats.pass_rate_l1(12500.0, 13000.0).unwrap();
+        assert!((steady - 2.0).abs() < 1e-9, "{steady}");
+        assert_eq!(beats.pass_rate_l1(9000.0, 10500.0), None);
     }
 
     #[test]

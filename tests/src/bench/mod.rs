@@ -16,6 +16,7 @@ pub mod guest_impact;
 pub mod heartbeat;
 pub mod lab;
 pub mod migration;
+pub mod modes;
 pub mod placement;
 pub mod procfs;
 pub mod records;
@@ -57,12 +58,15 @@ pub enum Part {
     /// The same with 4 KiB pages (THP off in L1).
     #[value(name = "migration_4k")]
     Migration4k,
+    /// Virtio block and network throughput (one lab run).
     Virtio,
+    /// The move modes side by side: live, paused, lazy, paced (one lab run).
+    Modes,
 }
 
 impl Part {
     /// Every part, in the order `make bench` runs them.
-    pub const ALL: [Part; 8] = [
+    pub const ALL: [Part; 9] = [
         Part::Startup,
         Part::Footprint,
         Part::Boot,
@@ -71,6 +75,7 @@ impl Part {
         Part::Migration,
         Part::Migration4k,
         Part::Virtio,
+        Part::Modes,
     ];
 
     /// The name its results carry.
@@ -84,6 +89,7 @@ impl Part {
             Part::Migration => migration::Memory::HugePages.part(),
             Part::Migration4k => migration::Memory::BasePages.part(),
             Part::Virtio => virtio_io::PART,
+            Part::Modes => modes::PART,
         }
     }
 
@@ -98,6 +104,7 @@ impl Part {
             Part::Migration => "about 3 minutes",
             Part::Migration4k => "about 8 minutes",
             Part::Virtio => "about 10 minutes",
+            Part::Modes => "about 20 minutes",
         }
     }
 }
@@ -131,6 +138,7 @@ pub fn run_part(part: Part, rounds: usize, out_dir: &Path) -> Result<PartResult,
         Part::Migration => migration::run(migration::Memory::HugePages, rounds),
         Part::Migration4k => migration::run(migration::Memory::BasePages, rounds),
         Part::Virtio => virtio_io::run(rounds),
+        Part::Modes => modes::run(rounds),
     }
 }
 
