@@ -99,7 +99,7 @@ impl Part {
             Part::Startup => "under a minute",
             Part::Footprint => "about 2 minutes",
             Part::Boot => "about 6 minutes",
-            Part::Sampling => "about 7 minutes",
+            Part::Sampling => "about 16 minutes",
             Part::GuestImpact => "about 5 minutes",
             Part::Migration => "about 3 minutes",
             Part::Migration4k => "about 8 minutes",

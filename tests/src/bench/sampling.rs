@@ -14,10 +14,13 @@ use super::heartbeat::{by_epoch, Beats};
 use super::lab;
 use super::records::{facts, records, Record};
 use super::shell::{prelude, rotated};
-use super::stats::median;
+use super::stats::{median, median_ci95};
 
 /// The part's name.
 pub const PART: &str = "sampling";
+/// Rounds (pairs of each sampling mode with an off window) at least: 12 give a 95% interval
+/// of the median between the 3rd and the 10th of the sorted pairs.
+pub const MIN_PAIRS: usize = 12;
 /// Seconds per measured window.
 pub const WINDOW_S: u32 = 10;
 /// Seconds between switching the mode and opening the window.
@@ -218,6 +221,29 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
     let (m1, m10) = (median(&drop1), median(&drop10));
     result.headline("dirty_sampling_overhead_pct", m1);
     result.headline("dirty_sampling_overhead_10hz_pct", m10);
+    for (key, drops, m) in [
+        ("dirty_sampling_overhead_pct", &drop1, m1),
+        ("dirty_sampling_overhead_10hz_pct", &drop10, m10),
+    ] {
+        let Some(m) = m else { continue };
+        match median_ci95(drops) {
+            Some((lo, hi)) => {
+                let half = (m - lo).max(hi - m);
+                result.headline(&format!("{key}_ci95"), Some(half));
+                result.detail(&format!("{key}_ci95"), json!([lo, hi]));
+                let verdict = if half <= 0.5 { "within" } else { "wider than" };
+                result.note(format!(
+                    "{key}: median {m:.2} points, 95% interval of the median {lo:.2} to {hi:.2} \
+                     ({} pairs; {verdict} the +/-0.5 points asked for)",
+                    drops.len()
+                ));
+            }
+            None => result.note(format!(
+                "{key}: {} pairs are too few for a 95% interval of the median (6 or more)",
+                drops.len()
+            )),
+        }
+    }
     if let Some(d) = m1.filter(|d| *d > 1.0) {
         let cpu = median(&of_mode("1hz", &|w| w.tern_cpus))
             .zip(median(&of_mode("off", &|w| w.tern_cpus)))
@@ -279,10 +305,11 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
 
 /// Runs the part.
 pub fn run(rounds: usize) -> Result<PartResult, BenchError> {
+    let rounds = rounds.max(MIN_PAIRS);
     let spec = lab::spec(
         "bench-sampling",
         script(rounds),
-        Duration::from_secs(10 * 60),
+        Duration::from_secs(60 * (4 + rounds as u64)),
     );
     let out = lab::run(PART, &spec)?;
     let mut result = analyze(&out.script_output)?;
@@ -299,11 +326,11 @@ mod tests {
     use super::*;
 
     /// Steady 4 passes/s (2 CPUs), but 3.8 in 1 Hz windows and 3 in 10 Hz ones.
-    fn output() -> String {
+    fn output(rounds: i64) -> String {
         let mut s = String::new();
         let mut windows = Vec::new();
         let mut t = 20.0;
-        for round in 1..=3i64 {
+        for round in 1..=rounds {
             for (mode, args, _) in rotated(&MODES, round as usize - 1) {
                 let _ = args;
                 windows.push((round, mode, t, t + 10.0));
@@ -349,7 +376,7 @@ mod tests {
 
     #[test]
     fn pairs_each_sampling_window_with_the_off_window_of_its_round() {
-        let r = analyze(&output()).unwrap();
+        let r = analyze(&output(3)).unwrap();
         let d1 = r.find("sampling.overhead_1hz_pct").unwrap();
         assert_eq!(d1.samples.len(), 3);
         assert!((d1.median().unwrap() - 5.0).abs() < 0.5, "{:?}", d1.samples);
@@ -365,11 +392,27 @@ mod tests {
         );
         assert_eq!(r.headline[0].0, "dirty_sampling_overhead_pct");
         assert!(r.notes.iter().any(|n| n.contains("1 Hz costs")));
+        assert!(r.notes.iter().any(|n| n.contains("3 pairs are too few")));
+        assert!(!r.headline.iter().any(|(k, _)| k.ends_with("_ci95")));
+    }
+
+    #[test]
+    fn six_pairs_or_more_give_the_medians_interval() {
+        let r = analyze(&output(6)).unwrap();
+        let head: std::collections::BTreeMap<_, _> = r.headline.iter().cloned().collect();
+        let half = head["dirty_sampling_overhead_pct_ci95"];
+        assert!((0.0..0.5).contains(&half), "{head:?}");
+        assert!(head.contains_key("dirty_sampling_overhead_10hz_pct_ci95"));
+        assert!(
+            r.notes.iter().any(|n| n.contains("(6 pairs; within")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]
     fn windows_whose_mode_did_not_take_are_left_out() {
-        let out = output().replace(
+        let out = output(3).replace(
             "{\"sampling\":true,\"interval_ms\":1000}",
             "{\"sampling\":false}",
         );
