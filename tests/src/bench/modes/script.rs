@@ -104,11 +104,13 @@ measure() {{
 }}
 echo "REC fact thp_phase=$(tr ' ' _ </sys/kernel/mm/transparent_hugepage/enabled)"
 launch
-{thp}finish_vm
+{thp}sleep 3
+finish_vm
 echo never > /sys/kernel/mm/transparent_hugepage/enabled
 vm_epoch=$((vm_epoch + 1))
 launch
-{base}finish_vm
+{base}sleep 3
+finish_vm
 exit 0
 "#,
         thp = moves(rounds, "thp"),
