@@ -28,8 +28,16 @@ wait_for "cpu0: HB pass=1"; wait_for "cpu1: HB pass=1"
 section heat ternctl --sock $sock heat --enable --interval-ms 500
 section auto ternctl --sock $sock auto on --interval-ms 600000
 section move ternctl --sock $sock --json rebalance --policy to-node --node 1 --workers 2 --batch-pages 64 --max-mib-per-s 16 --no-wait
+# Movers start afresh for each range the move takes in turn, so a listing may catch one just
+# as it ends: list again until a listing shows a live mover.
 n=0; while [ $n -lt 300 ] && ! grep -q '^mover$' /proc/$pid/task/*/comm; do n=$((n+1)); sleep 0.1; done
-threads $pid
+n=0
+while [ $n -lt 100 ]; do
+    threads $pid >/tmp/threads.out
+    grep -q '^thread mover seccomp=[0-9]' /tmp/threads.out && break
+    n=$((n+1))
+done
+cat /tmp/threads.out
 section moved ternctl --sock $sock --json wait rb-1
 section shutdown ternctl --sock $sock shutdown
 n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -gt 300 ] && kill -9 $pid; sleep 0.2; done
