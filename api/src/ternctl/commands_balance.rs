@@ -4,8 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::call::ApiCall;
 use super::cli_balance::{AutoSwitch, BalanceCommand, HeatArgs, RebalanceArgs};
-use super::commands::ApiCall;
 use super::render::{auto_balance, heat, rebalance};
 use crate::model::{AutoBalanceRequest, HeatRequest, RebalanceRequest};
 

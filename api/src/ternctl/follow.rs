@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
+use super::call::{parse_answer, pretty_json, send, ApiCall, Finished};
 use super::cli::Command;
 use super::cli_balance::{BalanceCommand, RebalanceArgs};
-use super::commands::{parse_answer, pretty_json, send, ApiCall, Finished};
 use super::commands_balance::{rebalance_path, start_call};
 use super::error::CtlError;
 use super::progress::Progress;

@@ -1,5 +1,5 @@
 //! `ternctl`, Tern's command-line client: parses the command line ([`cli`],
-//! [`cli_balance`]), sends the request over the API socket and renders the answer
+//! [`cli_balance`]), sends the request over the API socket ([`call`]) and renders the answer
 //! ([`commands`], [`commands_balance`], [`render`]); a rebalance is followed to its end
 //! ([`follow`], [`watch`]) with live progress on a terminal ([`progress`]). `ternctl host`
 //! asks every Tern whose socket is in a directory, and balances the host ([`host`]).
@@ -8,6 +8,7 @@
 //! a rebalance followed to its end fails or is cancelled (`ternctl: <sentence>` on stderr),
 //! 2 for bad usage (one line on stderr).
 
+pub mod call;
 pub mod cli;
 pub mod cli_balance;
 pub mod commands;
@@ -27,8 +28,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use self::call::Finished;
 use self::cli::{no_socket_message, one_line, socket_path, Cli, Command, SOCK_ENV};
-use self::commands::Finished;
 use self::error::CtlError;
 use crate::client::Client;
 

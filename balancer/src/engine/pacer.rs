@@ -42,25 +42,34 @@ fn look(view: &dyn GuestView, job: &Job) -> Look {
     }
 }
 
-/// The vCPUs' wait over [`BASELINE`] before anything moves (a cancel cuts it short).
+impl Look {
+    /// What happened between `earlier` and this look, or `None` when a vCPU thread came or
+    /// went in between (the sums are then not comparable).
+    fn since(&self, earlier: &Look) -> Option<PaceSample> {
+        (self.tids == earlier.tids).then(|| PaceSample {
+            wall: self.at.saturating_duration_since(earlier.at),
+            vcpu_wait: self.wait.saturating_sub(earlier.wait),
+            vcpus: self.tids.len() as u32,
+            moved: self.moved.saturating_sub(earlier.moved),
+        })
+    }
+}
+
+/// The vCPUs' wait over [`BASELINE`] before anything moves (a cancel cuts it short); an
+/// empty sample when the vCPU threads changed meanwhile.
 fn baseline(view: &dyn GuestView, job: &Job) -> PaceSample {
     let before = look(view, job);
     job.progress.sleep(BASELINE);
-    let after = look(view, job);
-    if after.tids != before.tids {
-        return PaceSample {
+    let sample = look(view, job).since(&before);
+    sample.map_or(
+        PaceSample {
             wall: Duration::ZERO,
             vcpu_wait: Duration::ZERO,
             vcpus: 0,
             moved: 0,
-        };
-    }
-    PaceSample {
-        wall: after.at.saturating_duration_since(before.at),
-        vcpu_wait: after.wait.saturating_sub(before.wait),
-        vcpus: after.tids.len() as u32,
-        moved: 0,
-    }
+        },
+        |s| PaceSample { moved: 0, ..s },
+    )
 }
 
 /// Adjusts `rate` every interval until `stop` says the move ended.
@@ -75,13 +84,7 @@ fn pace_loop(
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(PACE_INTERVAL) {
         let now = look(view, job);
         // A vCPU thread that came or went makes the sums incomparable: start again.
-        if now.tids == last.tids {
-            let sample = PaceSample {
-                wall: now.at.saturating_duration_since(last.at),
-                vcpu_wait: now.wait.saturating_sub(last.wait),
-                vcpus: now.tids.len() as u32,
-                moved: now.moved.saturating_sub(last.moved),
-            };
+        if let Some(sample) = now.since(&last) {
             let bytes_per_s = pace.update(&sample);
             rate.set_rate(bytes_per_s, now.moved, now.at);
             job.set_pace_rate(bytes_per_s);

@@ -3,7 +3,6 @@
 //! it did.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use super::batch::BatchMover;
 use super::status::{classify, PageOutcome};
@@ -64,7 +63,6 @@ impl BatchMover<'_> {
                     .add_moved((whole.len() - before) as u64 * PAGES_PER_CHUNK);
             }
             if stopped.is_some() {
-                self.stop.store(true, Ordering::SeqCst);
                 return stopped;
             }
             self.rate.wait(self.progress);

@@ -27,7 +27,7 @@ pub mod status;
 mod task;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use self::batch::BatchMover;
 use self::discover::discover;
@@ -191,13 +191,14 @@ fn move_pass(
     progress: &MoveProgress,
     rate: &RateLimit,
 ) -> PassEnd {
-    let stop = AtomicBool::new(false);
     let mut left_behind = 0;
     let mut tasks = spec.tasks.iter().zip(pending);
     for (task, pending) in tasks.by_ref() {
         if pending.is_empty() {
             continue;
         }
+        // One stop flag per task: a full target stops this task's workers, not the next task.
+        let stop = AtomicBool::new(false);
         let end = match spec.method {
             Method::MovePages {
                 batch_pages,
@@ -222,9 +223,7 @@ fn move_pass(
         // reported on the way: the next task may go to another node.
         let complete =
             matches!(end.stopped, Some(StopReason::TargetFull(_))) && end.left_behind == 0;
-        if complete {
-            stop.store(false, Ordering::SeqCst);
-        } else if end.stopped.is_some() {
+        if !complete && end.stopped.is_some() {
             // Tasks never started keep all their pending pages.
             left_behind += tasks.map(|(_, p)| p.len() as u64).sum::<u64>();
             return PassEnd {

@@ -3,7 +3,6 @@
 //! the pages whose fate is unknown.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use super::batch::BatchMover;
 use super::fates::Fates;
@@ -64,9 +63,6 @@ pub fn move_task_pages(
         // A node without a free 2 MiB block may still take base pages: after ENOMEM on huge
         // pages the rest goes page by page, which stops for good if the node is really full.
         let stopped = stopped.filter(|s| !matches!(s, StopReason::TargetFull(_)));
-        if stopped.is_none() {
-            batch.stop.store(false, Ordering::SeqCst);
-        }
         if stopped.is_some() {
             // Some of what is left may have moved (a first page moved alone): count it.
             let fates = Fates::of(batch.mover, task, &rest);
