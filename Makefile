@@ -22,6 +22,7 @@ resources: deps
 	resources/fetch-kernel.sh
 	resources/build-guest-initramfs.sh
 	resources/build-disk-image.sh
+	resources/build-lab-qemu.sh
 
 build:
 	$(CARGO) build --release --workspace --exclude tern-workload

@@ -45,6 +45,12 @@ pub fn work_dir() -> PathBuf {
     target_dir().join("lab-work")
 }
 
+/// The lab's QEMU, built by `resources/build-lab-qemu.sh` (Debian's source with the
+/// lab's patches): `resources/cache/qemu/qemu-system-x86_64`.
+pub fn lab_qemu() -> PathBuf {
+    resources_dir().join("cache/qemu/qemu-system-x86_64")
+}
+
 /// The tern binary: `$TERN_BIN`, else `target/release/tern`. The flag tells whether
 /// TERN_BIN named it (then it must exist).
 pub fn tern_bin() -> (PathBuf, bool) {
@@ -97,14 +103,18 @@ fn run_script(name: &str) -> Result<(), LabError> {
     })
 }
 
-/// Makes the kernel and the guest initramfs if they are missing, by running
-/// `resources/fetch-kernel.sh` and `resources/build-guest-initramfs.sh`.
+/// Makes the kernel, the guest initramfs and the lab's QEMU if they are missing, by running
+/// `resources/fetch-kernel.sh`, `resources/build-guest-initramfs.sh` and
+/// `resources/build-lab-qemu.sh` (not when `$TERN_QEMU` names another QEMU).
 pub fn ensure_resources() -> Result<(), LabError> {
     if !kernel_complete() {
         run_script("fetch-kernel.sh")?;
     }
     if !guest_initramfs().is_file() {
         run_script("build-guest-initramfs.sh")?;
+    }
+    if std::env::var_os("TERN_QEMU").is_none() && !lab_qemu().is_file() {
+        run_script("build-lab-qemu.sh")?;
     }
     Ok(())
 }

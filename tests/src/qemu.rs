@@ -5,11 +5,14 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+use crate::paths;
 use crate::spec::LabSpec;
 
-/// The QEMU binary: `$TERN_QEMU`, else `qemu-system-x86_64`.
+/// The QEMU binary: `$TERN_QEMU`, else the lab's own build (see
+/// `resources/build-lab-qemu.sh`: Debian's QEMU delivers an injected interrupt twice under
+/// nested SVM, which crashes busy L2 guests while their pages move).
 pub fn qemu_binary() -> String {
-    std::env::var("TERN_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into())
+    std::env::var("TERN_QEMU").unwrap_or_else(|_| paths::lab_qemu().display().to_string())
 }
 
 /// L1's kernel command line.

@@ -11,7 +11,6 @@ use tern_tests::soak::lab::{run_soak, GuestShape, RunSizes, SoakPlan};
 use tern_tests::soak::report::{failures_by_kind, report, summary};
 
 #[test]
-#[ignore = "meets guest crashes (hot-first warm-ups) and stalls (after a resume) not explained yet in up to half of its runs: README, Reliability"]
 fn fifty_moves_with_faults_land_and_lose_no_word() {
     let started = Instant::now();
     let seed = std::env::var("SOAK_SEED")
