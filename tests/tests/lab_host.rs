@@ -103,6 +103,11 @@ section plan-after ternctl host balance --once --dry-run
 sleep 3
 for v in a b c; do echo "PASSES-AFTER vm-$v $(passes $v)"; done
 for v in a b c; do section auto-$v ternctl --sock /run/tern/vm-$v.sock --json auto; done
+for v in a b c; do
+    kill -0 $(cat /tmp/$v.pid) 2>/dev/null && continue
+    echo "GONE vm-$v"; grep -q "TERN-GUEST: hello" /tmp/$v.out && echo TERN-GUEST-WAS-READY
+    grep "tern: " /tmp/$v.out | sed "s/^/TERNMSG vm-$v /"
+done
 dmesg | grep -iE "out of memory|oom-kill|killed process" | sed 's/^/OOM /'
 for v in a b c; do grep "HB pass" /tmp/$v.out | tail -n 3 | sed 's/^/HBLINE /'; grep -E "ERR " /tmp/$v.out | head -n 3 | sed 's/^/ERRLINE /'; done
 finish
@@ -116,6 +121,11 @@ exit 0
         .with_timeout(std::time::Duration::from_secs(420));
     let out = run_with_retries(&spec).expect("the lab ran");
     assert_eq!(out.status, 0, "{}", out.script_output);
+    let gone: Vec<&str> = out
+        .script_lines()
+        .filter(|l| l.starts_with("GONE ") || l.starts_with("TERNMSG "))
+        .collect();
+    assert!(gone.is_empty(), "a VM ended during the run: {gone:?}");
     for key in ["FREE-START ", "FREE-HOGGED ", "BALANCER-STATUS "] {
         println!("{key}{:?}", out.script_value(key));
     }

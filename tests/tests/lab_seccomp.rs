@@ -28,13 +28,14 @@ wait_for "cpu0: HB pass=1"; wait_for "cpu1: HB pass=1"
 section heat ternctl --sock $sock heat --enable --interval-ms 500
 section auto ternctl --sock $sock auto on --interval-ms 600000
 section move ternctl --sock $sock --json rebalance --policy to-node --node 1 --workers 2 --batch-pages 64 --max-mib-per-s 16 --no-wait
-# Movers start afresh for each range the move takes in turn, so a listing may catch one just
-# as it ends: list again until a listing shows a live mover.
-n=0; while [ $n -lt 300 ] && ! grep -q '^mover$' /proc/$pid/task/*/comm; do n=$((n+1)); sleep 0.1; done
+# Movers start afresh for each range the move takes in turn, and the two of a range end one
+# after the other, so a listing may catch one, or none: list again until a listing shows both.
+movers() { cat /proc/$pid/task/*/comm 2>/dev/null | grep -c '^mover$'; }
+n=0; while [ $n -lt 300 ] && [ "$(movers)" -lt 2 ]; do n=$((n+1)); sleep 0.1; done
 n=0
 while [ $n -lt 100 ]; do
     threads $pid >/tmp/threads.out
-    grep -q '^thread mover seccomp=[0-9]' /tmp/threads.out && break
+    [ "$(grep -c '^thread mover seccomp=[0-9]' /tmp/threads.out)" -ge 2 ] && break
     n=$((n+1))
 done
 cat /tmp/threads.out
