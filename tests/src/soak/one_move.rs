@@ -25,6 +25,8 @@ const PIN_SETTLE: Duration = Duration::from_secs(5);
 const STATUS_TRIES: u32 = 3;
 /// How long a tern that removed its API socket gets to end.
 const ENDING_LIMIT: Duration = Duration::from_secs(30);
+/// How long a failed API request waits to see whether tern is ending.
+const API_ERROR_GRACE: Duration = Duration::from_secs(3);
 /// A guest CPU silent this long while the VM runs has stalled.
 pub const STALL_LIMIT: Duration = Duration::from_secs(60);
 
@@ -211,6 +213,13 @@ impl Mover<'_> {
     /// shuts it down): it is given time to end, so that the move's failure says why.
     fn failed(&mut self, mut record: MoveRecord, failure: Failure, what: &str) -> MoveEnd {
         let mut death = self.tern.death(what);
+        if death.is_none() && failure.kind == FailureKind::ApiError {
+            // A failed request may come from a tern on its way out (a vCPU whose guest
+            // crashed has already ended): give it a moment, so that the failure says why
+            // and later moves are not charged with it.
+            self.tern.wait_for_exit(API_ERROR_GRACE);
+            death = self.tern.death(what);
+        }
         if death.is_none() && !self.socket.exists() {
             self.tern.wait_for_exit(ENDING_LIMIT);
             death = Some(self.tern.death(what).unwrap_or_else(|| {
