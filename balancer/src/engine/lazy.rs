@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::binding::bind_margin;
 use super::job::{Job, JobState};
-use super::run::{cancelled_early, mib, resident_bytes, settle, Ended};
+use super::settle::{cancelled_early, mib, resident_bytes, settle, Ended};
 use super::{BalancerInner, RebalanceParams};
 use crate::chunk::{RegionChunks, CHUNK_BYTES};
 use crate::mempolicy::guard::PolicyGuard;

@@ -12,6 +12,7 @@ pub mod mode;
 mod pacer;
 mod pause;
 mod run;
+mod settle;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -2,18 +2,16 @@
 //! new faults at the targets (through the policy guard, which puts every policy back on any
 //! way out), move, then settle the regions' policies.
 
-use super::binding::final_policies;
 use super::job::{Job, JobOrigin, JobState};
 use super::mode::MoveMode;
 use super::pause::PausedVcpus;
+use super::settle::{cancelled_early, mib, settle, Ended};
 use super::{lazy, pacer, BalancerInner, RebalanceParams};
 use crate::chunk::{query_region, RegionChunks};
-use crate::guest::MemoryRegion;
 use crate::mempolicy::guard::PolicyGuard;
 use crate::mempolicy::MemPolicy;
 use crate::mover::{MoveIo, MoveSpec, MoveTask, StopReason};
 use crate::page_nodes::PageNodes;
-use crate::placement::PAGE_SIZE;
 use crate::policy::{move_ranges, plan, Plan, PlanInput, PolicyRequest, RegionTarget};
 use crate::vcpu_placement::locate_vcpus;
 
@@ -33,21 +31,8 @@ fn interim_policy(target: &RegionTarget) -> MemPolicy {
     }
 }
 
-pub(super) fn mib(pages: u64) -> String {
-    format!("{:.1} MiB", (pages * PAGE_SIZE) as f64 / f64::from(1 << 20))
-}
-
-pub(super) type Ended = (JobState, String);
-
 /// A plan, the chunks it was made from, and where every page was then.
 type Planned = (Plan, Vec<RegionChunks>, Vec<PageNodes>);
-
-pub(super) fn cancelled_early() -> Ended {
-    (
-        JobState::Cancelled,
-        "cancelled before any page moved".into(),
-    )
-}
 
 fn plan_moves(inner: &BalancerInner, job: &Job, request: &PolicyRequest) -> Result<Planned, Ended> {
     let failed = |m: String| (JobState::Failed, m);
@@ -148,16 +133,6 @@ fn hold_placed_guest_nodes(inner: &BalancerInner, job: &Job, plan: &Plan) {
     }
 }
 
-/// Bytes of `region` in memory now (mincore), or its whole length if that cannot be told.
-pub(super) fn resident_bytes(inner: &BalancerInner, region: &MemoryRegion) -> u64 {
-    let pages = region.len / PAGE_SIZE;
-    let mut resident = vec![0u8; usize::try_from(pages).unwrap_or(0)];
-    match inner.mover.resident(region.host_addr, &mut resident) {
-        Ok(()) => resident.iter().filter(|r| **r & 1 == 1).count() as u64 * PAGE_SIZE,
-        Err(_) => region.len,
-    }
-}
-
 fn execute(
     inner: &BalancerInner,
     job: &Job,
@@ -243,48 +218,6 @@ fn execute(
             format!("{message}, after {how_far} moved; {restored}"),
         ),
     })
-}
-
-/// Leaves the regions of a complete move with their final policies, binding a guest node to
-/// its new node only where it fits whole, and says what it did.
-pub(super) fn settle(
-    inner: &BalancerInner,
-    plan: &Plan,
-    guard: PolicyGuard<'_>,
-    left_behind: u64,
-) -> Result<Option<String>, Ended> {
-    let originals: Vec<(usize, MemPolicy)> =
-        guard.originals().map(|(i, p)| (i, p.clone())).collect();
-    let regions = inner.view.regions();
-    let host = inner.host.topology().map_err(|e| {
-        (
-            JobState::Failed,
-            format!("cannot read the host topology to settle the memory policies: {e}"),
-        )
-    })?;
-    let (finals, notes) = final_policies(
-        &plan.targets,
-        &originals,
-        &regions,
-        &|r| resident_bytes(inner, r),
-        &host,
-    );
-    guard.settle(&finals).map_err(|e| {
-        (
-            JobState::Failed,
-            format!("the move completed but {e}; the policy it had was put back"),
-        )
-    })?;
-    inner.record_binding_notes(plan, &regions, &notes);
-    let mut sentences: Vec<String> = Vec::new();
-    if left_behind > 0 {
-        sentences.push(format!(
-            "{} stayed behind (see failed_by_reason)",
-            mib(left_behind)
-        ));
-    }
-    sentences.extend(notes.into_iter().map(|n| n.sentence));
-    Ok((!sentences.is_empty()).then(|| sentences.join("; ")))
 }
 
 /// Runs `job` to its end.
