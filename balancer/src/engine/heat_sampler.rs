@@ -4,7 +4,7 @@
 //! interval (see [`crate::watch`]).
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use crate::guest::GuestView;
 use crate::heat::HeatMap;
 use crate::mover::progress::MoveProgress;
 use crate::placement::PAGE_SIZE;
-use crate::watch::{watch_set, DEFAULT_EVERY, DEFAULT_PAGES_PER_CHUNK};
+use crate::watch::{every_for, watch_set, DEFAULT_EVERY, DEFAULT_PAGES_PER_CHUNK};
 
 /// Heat kept per sample: half of the previous score (the last few samples dominate).
 pub const HEAT_DECAY: f64 = 0.5;
@@ -27,6 +27,8 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     interval_ms: AtomicU64,
+    /// Each interval observes one chunk in this many (see [`Pace`]).
+    every: AtomicU32,
     /// Samples taken since sampling started; `sampled` is notified at each.
     samples: Mutex<u64>,
     sampled: Condvar,
@@ -80,11 +82,30 @@ struct Users {
     thread: Option<JoinHandle<()>>,
 }
 
+/// How the sampler runs: its interval, and the share of the chunks each interval observes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pace {
+    interval: Duration,
+    /// One chunk in this many per interval.
+    every: u32,
+}
+
 impl Users {
-    /// The interval sampling should run at, if anyone wants it.
-    fn wanted(&self) -> Option<Duration> {
-        self.operator
-            .or((self.warmups > 0).then_some(WARMUP_INTERVAL))
+    /// How sampling should run, if anyone wants it. The operator's sampling costs the guest
+    /// the same write faults per second at any interval ([`every_for`]); a warm-up alone is a
+    /// short burst that observes a quarter of the chunks per sample, so its few samples see
+    /// most of the memory.
+    fn wanted(&self) -> Option<Pace> {
+        match self.operator {
+            Some(interval) => Some(Pace {
+                interval,
+                every: every_for(interval),
+            }),
+            None => (self.warmups > 0).then_some(Pace {
+                interval: WARMUP_INTERVAL,
+                every: DEFAULT_EVERY,
+            }),
+        }
     }
 }
 
@@ -133,20 +154,24 @@ struct Watch {
     pages: Vec<u64>,
     /// Per region, the pages watched in the interval under way (`None`: every page).
     current: Option<Vec<Vec<u64>>>,
+    /// The interval under way observes one chunk in this many.
+    current_every: u32,
     /// Intervals started.
     interval: u64,
 }
 
 impl Watch {
-    /// Arms the first interval (reading and forgetting the bits set when logging started).
-    fn start(view: &dyn GuestView) -> io::Result<Self> {
+    /// Arms the first interval, observing one chunk in `every` (reading and forgetting the
+    /// bits set when logging started).
+    fn start(view: &dyn GuestView, every: u32) -> io::Result<Self> {
         let pages: Vec<u64> = view.regions().iter().map(|r| r.len / PAGE_SIZE).collect();
         let mut watch = Self {
             pages,
             current: None,
+            current_every: every,
             interval: 0,
         };
-        let first = watch.next_sets(view);
+        let first = watch.next_sets(view, watch.current_every);
         for (i, set) in first.iter().enumerate() {
             view.take_dirty_bitmap(i, set.as_deref())?;
         }
@@ -154,22 +179,29 @@ impl Watch {
         Ok(watch)
     }
 
-    /// The watch sets of the next interval (all `None` when every page is watched).
-    fn next_sets(&mut self, view: &dyn GuestView) -> Vec<Option<Vec<u64>>> {
+    /// The watch sets of the next interval, observing one chunk in `every` (all `None` when
+    /// every page is watched).
+    fn next_sets(&mut self, view: &dyn GuestView, every: u32) -> Vec<Option<Vec<u64>>> {
         self.interval += 1;
         let selective = view.rearms_selectively();
         self.pages
             .iter()
             .map(|p| {
-                selective
-                    .then(|| watch_set(*p, self.interval, DEFAULT_PAGES_PER_CHUNK, DEFAULT_EVERY))
+                selective.then(|| watch_set(*p, self.interval, DEFAULT_PAGES_PER_CHUNK, every))
             })
             .collect()
     }
 
-    /// Reads every region's log into `map` as one sample, and arms the next interval.
-    fn sample(&mut self, view: &dyn GuestView, map: &Mutex<Option<HeatMap>>, elapsed: Duration) {
-        let next = self.next_sets(view);
+    /// Reads every region's log into `map` as one sample (it covered `elapsed`), and arms
+    /// the next interval, observing one chunk in `next_every`.
+    fn sample(
+        &mut self,
+        view: &dyn GuestView,
+        map: &Mutex<Option<HeatMap>>,
+        elapsed: Duration,
+        next_every: u32,
+    ) {
+        let next = self.next_sets(view, next_every);
         let bitmaps: Vec<io::Result<Vec<u64>>> = next
             .iter()
             .enumerate()
@@ -180,7 +212,8 @@ impl Watch {
                 for (i, bitmap) in bitmaps.iter().enumerate() {
                     match (bitmap, self.current.as_ref().and_then(|c| c.get(i))) {
                         (Ok(bits), Some(watched)) => {
-                            map.record_watched(i, bits, watched, 1.0 / f64::from(DEFAULT_EVERY));
+                            let share = 1.0 / f64::from(self.current_every);
+                            map.record_watched(i, bits, watched, share);
                         }
                         (Ok(bits), None) => {
                             map.record(i, bits);
@@ -194,6 +227,7 @@ impl Watch {
             }
         }
         self.current = next.into_iter().collect();
+        self.current_every = next_every;
     }
 }
 
@@ -205,7 +239,8 @@ fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) 
         }
         let elapsed = last.elapsed();
         last = Instant::now();
-        watch.sample(view.as_ref(), &shared.map, elapsed);
+        let every = shared.every.load(Ordering::Relaxed);
+        watch.sample(view.as_ref(), &shared.map, elapsed, every);
         shared.count_sample();
     }
 }
@@ -285,11 +320,11 @@ impl HeatSampler {
         let before = (users.operator, users.warmups);
         edit(&mut users);
         match (users.wanted(), users.thread.is_some()) {
-            (Some(interval), true) => {
-                self.set_interval(interval);
+            (Some(pace), true) => {
+                self.set_pace(pace);
                 Ok(())
             }
-            (Some(interval), false) => match self.start(interval) {
+            (Some(pace), false) => match self.start(pace) {
                 Ok(handle) => {
                     users.thread = Some(handle);
                     Ok(())
@@ -311,18 +346,19 @@ impl HeatSampler {
         }
     }
 
-    fn set_interval(&self, interval: Duration) {
+    fn set_pace(&self, pace: Pace) {
+        self.shared.every.store(pace.every, Ordering::Relaxed);
         self.shared
             .interval_ms
-            .store(interval.as_millis().max(10) as u64, Ordering::Relaxed);
+            .store(pace.interval.as_millis().max(10) as u64, Ordering::Relaxed);
         self.shared.wake.notify_all();
     }
 
     /// Turns dirty logging on, starts a fresh heat map and the sampling thread.
-    fn start(&self, interval: Duration) -> io::Result<JoinHandle<()>> {
-        self.set_interval(interval);
+    fn start(&self, pace: Pace) -> io::Result<JoinHandle<()>> {
+        self.set_pace(pace);
         self.view.set_dirty_logging(true)?;
-        let watch = match Watch::start(self.view.as_ref()) {
+        let watch = match Watch::start(self.view.as_ref(), pace.every) {
             Ok(w) => w,
             Err(e) => {
                 let _ = self.view.set_dirty_logging(false);
@@ -442,18 +478,40 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_sampling_keeps_its_fault_rate_and_a_warm_up_alone_samples_broadly() {
+        let operator = |ms| Users {
+            operator: Some(Duration::from_millis(ms)),
+            ..Users::default()
+        };
+        let pace = |interval_ms, every| Pace {
+            interval: Duration::from_millis(interval_ms),
+            every,
+        };
+        assert_eq!(operator(1000).wanted(), Some(pace(1000, 4)));
+        assert_eq!(operator(100).wanted(), Some(pace(100, 40)));
+        let mut warm = Users {
+            warmups: 1,
+            ..Users::default()
+        };
+        assert_eq!(warm.wanted(), Some(pace(500, DEFAULT_EVERY)));
+        warm.operator = Some(Duration::from_millis(250));
+        assert_eq!(warm.wanted(), Some(pace(250, 16)));
+        assert_eq!(Users::default().wanted(), None);
+    }
+
+    #[test]
     fn a_few_watched_pages_per_chunk_tell_hot_from_cold_despite_stale_bits() {
         let kvm = Kvm {
             bits: Mutex::new(vec![u64::MAX; 16]),
             rearmed: Mutex::new(Vec::new()),
         };
         let map = Mutex::new(Some(HeatMap::new(&[2 * CHUNK_BYTES], 0.5)));
-        let mut watch = Watch::start(&kvm).unwrap();
+        let mut watch = Watch::start(&kvm, DEFAULT_EVERY).unwrap();
         // Each chunk is observed once in DEFAULT_EVERY (4) samples: chunk 0 in samples 4
         // and 8, chunk 1 in samples 3 and 7.
         for _ in 0..8 {
             kvm.write_chunk(0);
-            watch.sample(&kvm, &map, Duration::from_secs(1));
+            watch.sample(&kvm, &map, Duration::from_secs(1), DEFAULT_EVERY);
         }
         let guard = map.lock().unwrap();
         let heat = guard.as_ref().unwrap();
