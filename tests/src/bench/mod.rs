@@ -14,6 +14,7 @@ pub mod figure;
 pub mod footprint;
 pub mod guest_impact;
 pub mod heartbeat;
+pub mod host;
 pub mod lab;
 pub mod migration;
 pub mod modes;
@@ -62,11 +63,13 @@ pub enum Part {
     Virtio,
     /// The move modes side by side: live, paused, lazy, paced (one lab run).
     Modes,
+    /// Three VMs, vCPUs moved by an operator: locality with and without the host balancer.
+    Host,
 }
 
 impl Part {
     /// Every part, in the order `make bench` runs them.
-    pub const ALL: [Part; 9] = [
+    pub const ALL: [Part; 10] = [
         Part::Startup,
         Part::Footprint,
         Part::Boot,
@@ -76,6 +79,7 @@ impl Part {
         Part::Migration4k,
         Part::Virtio,
         Part::Modes,
+        Part::Host,
     ];
 
     /// The name its results carry.
@@ -90,6 +94,7 @@ impl Part {
             Part::Migration4k => migration::Memory::BasePages.part(),
             Part::Virtio => virtio_io::PART,
             Part::Modes => modes::PART,
+            Part::Host => host::PART,
         }
     }
 
@@ -105,6 +110,7 @@ impl Part {
             Part::Migration4k => "about 8 minutes",
             Part::Virtio => "about 10 minutes",
             Part::Modes => "about 20 minutes",
+            Part::Host => "about 15 minutes",
         }
     }
 }
@@ -139,6 +145,7 @@ pub fn run_part(part: Part, rounds: usize, out_dir: &Path) -> Result<PartResult,
         Part::Migration4k => migration::run(migration::Memory::BasePages, rounds),
         Part::Virtio => virtio_io::run(rounds),
         Part::Modes => modes::run(rounds),
+        Part::Host => host::run(rounds),
     }
 }
 

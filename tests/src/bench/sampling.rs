@@ -51,7 +51,7 @@ launch() {{
     start_tern --kernel /images/bzImage --initramfs /images/guest.cpio --vcpus 2 --memory 1G \
         --host-node 0 --host-cpus any --prefault --api-sock $sock \
         --cmdline "$GUEST_CMDLINE tern_task=fill tern_mib=256 tern_seconds=100000"
-    wait_for "cpu1: HB pass=2"
+    await_ready "cpu1: HB pass=2" || {{ ensure_vm; return; }}
     now t; echo "REC ready epoch=$vm_epoch at=$t"
     sleep 3
 }}

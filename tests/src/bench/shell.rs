@@ -20,6 +20,8 @@ pub const GUEST_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet";
 /// - `facts`: `REC fact` lines about L1 (kernel, CPUs, THP mode, NUMA balancing, nodes);
 /// - `start_tern ARGS...`: runs tern in the background with stamped output, sets `$pid`;
 /// - `wait_for TEXT` (and `stuck`): waits for TEXT in tern's output, else ends the script;
+/// - `await_ready TEXT`: the same, but returns 1 when tern ended first (a `launch` then
+///   calls `ensure_vm`, which reports the death and starts the next VM);
 /// - `ctl ARGS...`: `ternctl --json ARGS` on `$sock`, squeezed onto one line;
 /// - `stop_tern`: shuts the VM down through the API, waits, prints `REC tern_exit` and
 ///   any alarming guest line as `DIAG`;
@@ -54,6 +56,7 @@ start_tern() {{
     if [ -z "$pid" ]; then echo "REC error what=tern_did_not_start"; sed 's/^/DIAG /' /tmp/tern.out; exit 1; fi
 }}
 {WAIT_FNS}
+await_ready() {{ n=0; while ! grep -q "$1" /tmp/tern.out; do kill -0 $pid 2>/dev/null || return 1; n=$((n+1)); if [ $n -gt 600 ]; then echo "NEVER-SAW $1"; stuck; kill -9 $pid; exit 1; fi; sleep 0.2; done; }}
 ctl() {{ ternctl --sock $sock --json "$@" 2>&1 | tr -d '\n'; }}
 stop_tern() {{
     ternctl --sock $sock shutdown >/dev/null 2>&1
@@ -132,6 +135,7 @@ mod tests {
             "facts()",
             "start_tern()",
             "wait_for()",
+            "await_ready()",
             "ctl()",
             "stop_tern()",
             "ensure_vm()",
