@@ -210,15 +210,15 @@ pub(crate) fn automatic_move(guest_node: u32, rate: u64) -> RebalanceParams {
 
 fn auto_loop(inner: Weak<BalancerInner>) {
     let config = AutoConfig::default();
-    let mut next = Instant::now();
+    let mut last = None;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
-        if !strong.auto.sleep_until(next) {
+        if !strong.auto.sleep_after(last) {
             return;
         }
-        next = Instant::now() + strong.auto.interval();
+        last = Some(Instant::now());
         look(&strong, &config);
     }
 }
@@ -239,13 +239,19 @@ impl AutoBalancer {
         }
     }
 
-    /// Sleeps until `deadline` while enabled; returns whether it is still enabled.
-    fn sleep_until(&self, deadline: Instant) -> bool {
+    /// Sleeps while enabled until an interval has passed since the look at `last` (at once
+    /// when there was none); returns whether it is still enabled. The interval is read again
+    /// whenever the thread is woken, so a shorter one set during a long sleep takes effect
+    /// at once.
+    fn sleep_after(&self, last: Option<Instant>) -> bool {
         let Ok(mut running) = self.running.lock() else {
             return false;
         };
         while running.enabled {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(last) = last else {
+                return true;
+            };
+            let left = (last + self.interval()).saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return true;
             }
@@ -341,5 +347,41 @@ impl AutoBalancer {
             (false, None) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shorter_interval_ends_the_long_sleep_it_was_set_during() {
+        let auto = Arc::new(AutoBalancer::default());
+        auto.interval_ms.store(3_600_000, Ordering::Relaxed);
+        auto.running.lock().unwrap().enabled = true;
+        let sleeper = Arc::clone(&auto);
+        let (done, slept) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(sleeper.sleep_after(Some(Instant::now()))));
+        std::thread::sleep(Duration::from_millis(50));
+        auto.interval_ms.store(100, Ordering::Relaxed);
+        auto.wake.notify_all();
+        let woke = slept.recv_timeout(Duration::from_secs(20));
+        auto.running.lock().unwrap().enabled = false;
+        auto.wake.notify_all();
+        assert_eq!(woke, Ok(true), "the sleep went on for the old interval");
+    }
+
+    #[test]
+    fn the_first_look_comes_at_once_and_turning_off_ends_the_sleep() {
+        let auto = Arc::new(AutoBalancer::default());
+        auto.running.lock().unwrap().enabled = true;
+        assert!(auto.sleep_after(None));
+        auto.interval_ms.store(3_600_000, Ordering::Relaxed);
+        let sleeper = Arc::clone(&auto);
+        let slept = std::thread::spawn(move || sleeper.sleep_after(Some(Instant::now())));
+        std::thread::sleep(Duration::from_millis(50));
+        auto.running.lock().unwrap().enabled = false;
+        auto.wake.notify_all();
+        assert!(!slept.join().unwrap());
     }
 }
