@@ -64,6 +64,25 @@ pub fn run(part: &str, spec: &LabSpec) -> Result<LabOutput, BenchError> {
     Ok(out)
 }
 
+/// Runs `spec` for `part` ([`run`]) and turns its script's output into the part's result with
+/// `analyze`, adding what every lab part reports: its console log, the attempts it took and
+/// the alarming guest lines as notes. The lab's output comes back for anything else a part
+/// reads from it.
+pub fn run_and_analyze(
+    part: &str,
+    spec: &LabSpec,
+    analyze: impl FnOnce(&str) -> Result<super::figure::PartResult, BenchError>,
+) -> Result<(super::figure::PartResult, LabOutput), BenchError> {
+    let out = run(part, spec)?;
+    let mut result = analyze(&out.script_output)?;
+    result.detail("console", out.log.display().to_string().into());
+    result.detail("lab_attempts", out.attempts.into());
+    for d in diagnostics(&out) {
+        result.note(format!("guest console: {d}"));
+    }
+    Ok((result, out))
+}
+
 /// The `DIAG` lines a script printed (alarming guest output), for notes.
 pub fn diagnostics(out: &LabOutput) -> Vec<String> {
     out.script_lines()

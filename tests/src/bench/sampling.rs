@@ -311,14 +311,7 @@ pub fn run(rounds: usize) -> Result<PartResult, BenchError> {
         script(rounds),
         Duration::from_secs(60 * (4 + rounds as u64)),
     );
-    let out = lab::run(PART, &spec)?;
-    let mut result = analyze(&out.script_output)?;
-    result.detail("console", out.log.display().to_string().into());
-    result.detail("lab_attempts", out.attempts.into());
-    for d in lab::diagnostics(&out) {
-        result.note(format!("guest console: {d}"));
-    }
-    Ok(result)
+    lab::run_and_analyze(PART, &spec, analyze).map(|(result, _)| result)
 }
 
 #[cfg(test)]

@@ -29,12 +29,6 @@ pub fn run(rounds: usize) -> Result<(PartResult, Option<PlacementPlot>), BenchEr
         script(rounds),
         Duration::from_secs(15 * 60),
     );
-    let out = lab::run(PART, &spec)?;
-    let mut result = analyze(&out.script_output)?;
-    result.detail("console", out.log.display().to_string().into());
-    result.detail("lab_attempts", out.attempts.into());
-    for d in lab::diagnostics(&out) {
-        result.note(format!("guest console: {d}"));
-    }
+    let (result, out) = lab::run_and_analyze(PART, &spec, analyze)?;
     Ok((result, plot(&out.script_output)))
 }

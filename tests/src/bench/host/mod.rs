@@ -24,12 +24,5 @@ pub const PART: &str = "host";
 /// Runs the part with `rounds` windows per keeper.
 pub fn run(rounds: usize) -> Result<PartResult, BenchError> {
     let spec = lab::spec("bench-host", script(rounds), Duration::from_secs(25 * 60));
-    let out = lab::run(PART, &spec)?;
-    let mut result = analyze(&out.script_output)?;
-    result.detail("console", out.log.display().to_string().into());
-    result.detail("lab_attempts", out.attempts.into());
-    for d in lab::diagnostics(&out) {
-        result.note(format!("diagnostic: {d}"));
-    }
-    Ok(result)
+    lab::run_and_analyze(PART, &spec, analyze).map(|(result, _)| result)
 }

@@ -25,13 +25,7 @@ pub const PART: &str = "modes";
 /// Runs the part with `rounds` moves per mode and page size.
 pub fn run(rounds: usize) -> Result<PartResult, BenchError> {
     let spec = lab::spec("bench-modes", script(rounds), Duration::from_secs(50 * 60));
-    let out = lab::run(PART, &spec)?;
-    let mut result = analyze(&out.script_output)?;
-    result.detail("console", out.log.display().to_string().into());
-    result.detail("lab_attempts", out.attempts.into());
-    for d in lab::diagnostics(&out) {
-        result.note(format!("guest console: {d}"));
-    }
+    let (mut result, out) = lab::run_and_analyze(PART, &spec, analyze)?;
     lab::note_vm_deaths(&mut result, &out.script_output);
     Ok(result)
 }
