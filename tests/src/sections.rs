@@ -42,6 +42,58 @@ pub fn json_section(out: &LabOutput, name: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&lines[start..=end].join("\n")).ok()
 }
 
+/// Script lines that tell how tern ended ([`SECTION_FN`]'s and [`WAIT_FNS`]' reports) and L1
+/// kernel lines about a killed or crashed process.
+const FATE_MARKERS: [&str; 6] = [
+    "TERN-GONE",
+    "TERNMSG ",
+    "TERN-GUEST-WAS-READY",
+    "TERN-STUCK ",
+    "NEVER-SAW ",
+    "TAIL ",
+];
+const KERNEL_MARKERS: [&str; 7] = [
+    "Out of memory",
+    "Killed process",
+    "segfault",
+    "traps:",
+    "audit:",
+    "triple-faulted",
+    "BUG:",
+];
+
+/// What the run says about tern's end, for the message of a test that lacks a section: the
+/// script's reports of tern being gone or stuck, and L1's lines about killed or crashed
+/// processes (at most 40 lines), then where the whole console is.
+pub fn tern_fate(out: &LabOutput) -> String {
+    let script = out
+        .script_lines()
+        .filter(|l| FATE_MARKERS.iter().any(|m| l.starts_with(m)));
+    let kernel = out
+        .console
+        .lines()
+        .filter(|l| KERNEL_MARKERS.iter().any(|m| l.contains(m)));
+    let mut lines: Vec<&str> = script.chain(kernel).take(40).collect();
+    lines.dedup();
+    format!(
+        "{}\n(the whole console: {})",
+        lines.join("\n"),
+        out.log.display()
+    )
+}
+
+/// The JSON document of section `name`, or a message naming the section's lines and exit
+/// status and [`tern_fate`].
+pub fn expect_json_section(out: &LabOutput, name: &str) -> Result<serde_json::Value, String> {
+    json_section(out, name).ok_or_else(|| {
+        format!(
+            "section {name} missing or failed: {:?}\n{}",
+            section(out, name),
+            tern_fate(out)
+        )
+    })
+}
+
 /// Shell functions for scripts that run tern in the background as `$pid` with its output in
 /// /tmp/tern.out: `stuck` prints the state and kernel wait channel of each of tern's threads
 /// and the end of its output (after `TERN-GUEST-WAS-READY` if the guest had reached its init);

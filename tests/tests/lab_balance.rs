@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use tern_tests::sections::{
-    heartbeats, json_section, largest_gap_ms, section, Heartbeat, SECTION_FN, WAIT_FNS,
+    expect_json_section, heartbeats, largest_gap_ms, section, Heartbeat, SECTION_FN, WAIT_FNS,
 };
 use tern_tests::{run_with_retries, LabOutput, LabSpec};
 
@@ -64,8 +64,7 @@ fn run(name: &str, body: &str, extra: &str) -> LabOutput {
 }
 
 fn json(out: &LabOutput, name: &str) -> Value {
-    json_section(out, name)
-        .unwrap_or_else(|| panic!("section {name} missing or failed: {:?}", section(out, name)))
+    expect_json_section(out, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Populated pages on `node` / all populated pages of guest node 0, from /v1/placement.

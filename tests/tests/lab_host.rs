@@ -11,15 +11,14 @@
 //! running with no bad word.
 
 use serde_json::Value;
-use tern_tests::sections::{heartbeats, json_section, section, SECTION_FN};
+use tern_tests::sections::{expect_json_section, heartbeats, section, SECTION_FN};
 use tern_tests::{run_with_retries, LabOutput, LabSpec};
 
 const CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet";
 const NODE_MIB: u64 = 1536;
 
 fn json(out: &LabOutput, name: &str) -> Value {
-    json_section(out, name)
-        .unwrap_or_else(|| panic!("section {name} missing or failed: {:?}", section(out, name)))
+    expect_json_section(out, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The lowest free MiB of each node over the `SAMPLE f0 f1` lines, and how many there were.

@@ -10,14 +10,13 @@
 
 use serde_json::Value;
 use tern_tests::placement_json::share_on;
-use tern_tests::sections::{heartbeats, json_section, section, SECTION_FN, WAIT_FNS};
+use tern_tests::sections::{expect_json_section, heartbeats, section, SECTION_FN, WAIT_FNS};
 use tern_tests::{run_with_retries, LabOutput, LabSpec};
 
 const CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off quiet";
 
 fn json(out: &LabOutput, name: &str) -> Value {
-    json_section(out, name)
-        .unwrap_or_else(|| panic!("section {name} missing or failed: {:?}", section(out, name)))
+    expect_json_section(out, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The numa_maps lines of tern's mappings with a policy of their own (guest RAM) printed as

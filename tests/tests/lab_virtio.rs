@@ -40,9 +40,9 @@ fn a_guest_boots_from_disk_and_finds_what_it_wrote() {
         r#"{SECTION_FN}
 cp /images/rootfs.ext4 /tmp/root.img
 dd if=/dev/zero of=/tmp/ro.img bs=1M count=1 2>/dev/null
-section boot1 timeout 100 tern --kernel /images/bzImage --initramfs /images/guest.cpio \
+section boot1 timeout 200 tern --kernel /images/bzImage --initramfs /images/guest.cpio \
     --disk path=/tmp/root.img --cmdline "{CMDLINE} root=/dev/vda tern_task=disk_write"
-section boot2 timeout 100 tern --kernel /images/bzImage --initramfs /images/guest.cpio \
+section boot2 timeout 200 tern --kernel /images/bzImage --initramfs /images/guest.cpio \
     --disk path=/tmp/root.img --disk path=/tmp/ro.img,readonly=on \
     --cmdline "{CMDLINE} root=/dev/vda tern_task=disk_read"
 section ro-image-untouched sh -c 'cmp /tmp/ro.img /dev/zero 2>&1 | grep -c differ'
@@ -52,6 +52,7 @@ exit 0
     );
     let spec = LabSpec::new("virtio_disk", script)
         .requiring_tern()
+        .with_timeout(std::time::Duration::from_secs(480))
         .carry_file(
             rootfs_image().expect("the root disk"),
             "/images/rootfs.ext4",
