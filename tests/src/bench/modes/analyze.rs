@@ -86,13 +86,37 @@ fn cpu_of(cpus: &[Record], n: i64, when: &str) -> Option<CpuSnap> {
         .and_then(CpuSnap::from_record)
 }
 
-fn measure(m: &Record, beats: Option<&Beats>, places: &[Record], cpus: &[Record]) -> Option<Move> {
+/// Where the idle window of move `n` starts (L1 ms): its `REC steady` mark, or for a run
+/// without one [`IDLE_WINDOW_S`] before the move.
+fn idle_from_ms(steadies: &[Record], n: i64, start_ms: f64) -> f64 {
+    steadies
+        .iter()
+        .find(|r| r.int("n") == Some(n))
+        .and_then(|r| r.num("at"))
+        .map(|at| at * 1000.0)
+        .filter(|&at| at < start_ms)
+        .unwrap_or(start_ms - f64::from(IDLE_WINDOW_S) * 1000.0)
+}
+
+/// What the script recorded besides the moves themselves.
+struct Around<'a> {
+    places: &'a [Record],
+    cpus: &'a [Record],
+    steadies: &'a [Record],
+}
+
+fn measure(m: &Record, beats: Option<&Beats>, around: &Around) -> Option<Move> {
+    let Around {
+        places,
+        cpus,
+        steadies,
+    } = around;
     let (n, a, b) = (m.int("n")?, m.num("start")?, m.num("end")?);
     let status = m.json.as_ref()?;
     let state = status["state"].as_str()?.to_string();
     let target = m.int("target")? as u64;
     let (a_ms, b_ms) = (a * 1000.0, b * 1000.0);
-    let idle_from = a_ms - f64::from(IDLE_WINDOW_S) * 1000.0;
+    let idle_from = idle_from_ms(steadies, n, a_ms);
     let mover_cpu_s = match (cpu_of(cpus, n, "before"), cpu_of(cpus, n, "after")) {
         (Some(before), Some(after)) => Some(before.until(&after).0),
         _ => None,
@@ -124,9 +148,15 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
     let vms = by_epoch(output);
     let places = records(output.lines(), "place");
     let cpus = records(output.lines(), "cpu");
+    let steadies = records(output.lines(), "steady");
+    let around = Around {
+        places: &places,
+        cpus: &cpus,
+        steadies: &steadies,
+    };
     let moves: Vec<Move> = records(output.lines(), "move")
         .iter()
-        .filter_map(|m| measure(m, vms.get(&m.int("epoch").unwrap_or(1)), &places, &cpus))
+        .filter_map(|m| measure(m, vms.get(&m.int("epoch").unwrap_or(1)), &around))
         .collect();
     if moves.is_empty() {
         return Err(BenchError::output(PART, "no move finished with a status"));
@@ -299,6 +329,35 @@ mod tests {
             vec![4000.0]
         );
         assert!(!head.contains_key("move_live_4k_complete_ms"));
+    }
+
+    #[test]
+    fn the_idle_window_starts_at_the_steady_mark() {
+        // One slow pass (the previous move's wake) until 16 s, then 1 pass/s per CPU; the
+        // move from 20 s to 22 s runs at 1 pass/s too: nothing lost when the idle window
+        // starts at the steady mark, half lost with a fixed window reaching into the slow
+        // pass.
+        let mut times = vec![6.0, 16.0];
+        times.extend((17..=30).map(f64::from));
+        let mut beats = String::new();
+        for (pass, t) in times.iter().enumerate() {
+            for cpu in 0..2 {
+                beats.push_str(&format!(
+                    "HB @{t:.2} cpu{cpu}: HB pass={} uptime_ms={} pass_ms=1000 errors=0\n",
+                    pass + 1,
+                    (t * 1000.0) as u64
+                ));
+            }
+        }
+        let mv = r#"REC move n=1 mode=live kind=4k target=1 epoch=1 start=20.00 end=22.00 :: {"state": "done", "elapsed_ms": 2000, "bytes_moved": 0}"#;
+        let lost = |extra: &str| {
+            let r = analyze(&format!("{extra}{mv}\n{beats}")).unwrap();
+            r.find("modes.live_4k_work_lost_ms").unwrap().samples[0]
+        };
+        assert!(lost("REC steady n=1 at=16.00\n").abs() < 1e-6);
+        assert!(lost("").abs() > 100.0);
+        // A mark after the move's start is no idle window.
+        assert!(lost("REC steady n=1 at=21.00\n").abs() > 100.0);
     }
 
     #[test]

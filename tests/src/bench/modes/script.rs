@@ -6,10 +6,14 @@ use crate::bench::shell::{prelude, rotated};
 pub const WORKLOAD_MIB: u32 = 384;
 /// A lazy move's `sweep_after_s`.
 pub const SWEEP_S: u32 = 6;
-/// Seconds the guest runs undisturbed, its vCPUs already on the target, before each move.
+/// Seconds the guest runs undisturbed, its vCPUs already on the target, before the idle
+/// window of each move starts.
 pub const QUIET_S: u32 = 8;
-/// Seconds of that quiet spell (its end) whose pass rate is the idle speed.
+/// The idle window before each move lasts at least this long, and at least one whole pass of
+/// each vCPU's workload; its pass rate is the idle speed.
 pub const IDLE_WINDOW_S: u32 = 6;
+/// Longest wait for one more pass of each vCPU's workload, in 0.2 s steps (2 minutes).
+const PASS_WAIT_STEPS: u32 = 600;
 
 /// A way to move, as the benchmark names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +74,9 @@ fn moves(rounds: usize, kind: &str) -> String {
 }
 
 /// The script: `facts`, then per page size (THP, then 4 KiB) a VM and `rounds` rounds of
-/// moves; for each move `REC cpu` before and after, `REC place` about every 0.5 s while it
+/// moves; for each move, once the pass in progress after the quiet spell has ended, `REC
+/// steady` (the idle window starts: every pass after it runs undisturbed, not in the wake of
+/// the previous move), `REC cpu` before and after, `REC place` about every 0.5 s while it
 /// runs (`ternctl placement`), and `REC move` with its status; each VM's heartbeats at the
 /// end.
 pub fn script(rounds: usize) -> String {
@@ -87,11 +93,18 @@ launch() {{
     now t; echo "REC ready epoch=$vm_epoch at=$t"
     cur=0
 }}
+hb_count() {{ grep -c "cpu$1: HB pass" /tmp/tern.out; }}
+await_passes() {{ c0=$(hb_count 0); c1=$(hb_count 1); k=0
+    while [ $(hb_count 0) -lt $((c0 + $1)) ] || [ $(hb_count 1) -lt $((c1 + $1)) ]; do
+        k=$((k + 1)); [ $k -gt {PASS_WAIT_STEPS} ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.2
+    done; }}
 measure() {{
     mode=$1; kind=$2; target=$((1 - cur))
     ternctl --sock $sock pin 0 --node $target >/dev/null 2>&1
     ternctl --sock $sock pin 1 --node $target >/dev/null 2>&1
-    sleep {QUIET_S}
+    sleep {QUIET_S}; await_passes 1
+    now t; echo "REC steady n=$n at=$t"
+    sleep {IDLE_WINDOW_S}; await_passes 1
     now t; echo "REC cpu n=$n when=before at=$t $(cpu_snap)"
     rm -f /tmp/stop_place
     ( while [ ! -e /tmp/stop_place ]; do now t0; p=$(ctl placement); echo "REC place n=$n at=$t0 :: $p"; sleep 0.5; done ) >/tmp/place.out &
