@@ -3,8 +3,9 @@
 # qemu-system-x86 package, with the patches in resources/lab-qemu/ applied, x86_64 system
 # emulation only, into resources/cache/qemu/qemu-system-x86_64. Debian's QEMU 7.2 delivers an
 # interrupt that nested SVM injects twice when its vCPU is kicked at the wrong moment, which
-# crashes a busy L2 guest while L1 moves its pages, and gives L2 the host's interrupt shadow at
-# VMRUN (README, Reliability); the patches fix both.
+# crashes a busy L2 guest while L1 moves its pages; gives L2 the host's interrupt shadow at
+# VMRUN; and lets any CPU's FPU restore rewrite the first CPU's nested-paging flag, which
+# triple-faults L2 or L1 now and then (README, Reliability). The patches fix all three.
 # Firmware comes from Debian's packages, where Debian's own build looks for it. Idempotent: does
 # nothing when the binary was built from the same source version, patches and this script.
 set -euo pipefail

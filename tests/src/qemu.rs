@@ -9,8 +9,8 @@ use crate::paths;
 use crate::spec::LabSpec;
 
 /// The QEMU binary: `$TERN_QEMU`, else the lab's own build (see
-/// `resources/build-lab-qemu.sh`: Debian's QEMU delivers an injected interrupt twice under
-/// nested SVM, which crashes busy L2 guests while their pages move).
+/// `resources/build-lab-qemu.sh`: Debian's QEMU has nested-SVM bugs that crash L2 guests and
+/// L1 in this lab, fixed by the build's patches).
 pub fn qemu_binary() -> String {
     std::env::var("TERN_QEMU").unwrap_or_else(|_| paths::lab_qemu().display().to_string())
 }
