@@ -11,7 +11,6 @@ use tern_tests::soak::lab::{run_soak, GuestShape, RunSizes, SoakPlan};
 use tern_tests::soak::report::{failures_by_kind, report, summary};
 
 #[test]
-#[ignore = "a vCPU triple-faults about once in 50-150 moves in the lab, mostly at a hot-first warm-up soon after vCPU re-pins, not explained yet: README, Reliability"]
 fn fifty_moves_with_faults_land_and_lose_no_word() {
     let started = Instant::now();
     let seed = std::env::var("SOAK_SEED")
