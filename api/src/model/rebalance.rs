@@ -55,7 +55,7 @@ pub enum RebalancePace {
     #[default]
     Fixed,
     /// From the vCPU threads' run-queue delay: as fast as keeps them waiting for a CPU at
-    /// most 10% of the time, at most `max_mib_per_s`.
+    /// most 7% of the time more than before the move, at most `max_mib_per_s`.
     Guest,
 }
 

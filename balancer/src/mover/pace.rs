@@ -12,8 +12,10 @@
 use std::time::Duration;
 
 /// Share of wall time the vCPUs may wait for a CPU while a paced move runs, beyond what they
-/// waited before it.
-pub const WAIT_TARGET: f64 = 0.10;
+/// waited before it. Below the 10% the guest may lose, because a moved page also costs the
+/// vCPU that touches it next a fault the run-queue delay does not show (bench/README.md, part
+/// `modes`).
+pub const WAIT_TARGET: f64 = 0.07;
 /// How long the vCPUs' wait is measured before a paced move starts.
 pub const BASELINE: Duration = Duration::from_millis(500);
 /// A baseline above this share is taken as this share: a guest that waits more than half the
@@ -209,8 +211,8 @@ mod tests {
     #[test]
     fn holds_near_the_target() {
         let mut pace = GuestPace::new(None);
-        // 45 ms of 500 ms: 9%, above 80% of the target and below it.
-        assert_eq!(pace.update(&sample(45, 16)), START_RATE);
+        // 30 ms of 500 ms: 6%, above 80% of the target and below it.
+        assert_eq!(pace.update(&sample(30, 16)), START_RATE);
     }
 
     #[test]
@@ -233,12 +235,12 @@ mod tests {
         // Before the move the vCPUs waited 25% of the time (125 ms of 500 ms).
         let before = sample(125, 0);
         let mut pace = GuestPace::new(None).with_baseline(&before);
-        assert!((pace.target() - 0.35).abs() < 1e-6);
+        assert!((pace.target() - 0.32).abs() < 1e-6);
         // 30%: more than a guest without contention may wait, less than this one's target.
         assert_eq!(pace.update(&sample(150, 16)), START_RATE + RATE_STEP);
-        // 34%: near the target, holds.
-        assert_eq!(pace.update(&sample(170, 20)), START_RATE + RATE_STEP);
-        // 40%: the move costs the guest more than 10 points: halve.
+        // 31%: near the target, holds.
+        assert_eq!(pace.update(&sample(155, 20)), START_RATE + RATE_STEP);
+        // 40%: the move costs the guest more than 7 points: halve.
         assert_eq!(pace.update(&sample(200, 20)), (START_RATE + RATE_STEP) / 2);
         // Without the baseline the same 30% halves at once.
         assert_eq!(
@@ -250,7 +252,7 @@ mod tests {
     #[test]
     fn a_baseline_beyond_half_the_time_counts_as_half() {
         let pace = GuestPace::new(None).with_baseline(&sample(450, 0));
-        assert!((pace.target() - 0.6).abs() < 1e-6);
+        assert!((pace.target() - 0.57).abs() < 1e-6);
     }
 
     #[test]
