@@ -10,7 +10,9 @@ use super::job::Job;
 use super::mode::Pace;
 use super::BalancerInner;
 use crate::guest::GuestView;
-use crate::mover::pace::{thread_wait, GuestPace, PaceSample, BASELINE, PACE_INTERVAL};
+use crate::mover::pace::{
+    thread_kernel_time, thread_wait, GuestPace, PaceSample, BASELINE, PACE_INTERVAL,
+};
 use crate::mover::rate::RateLimit;
 use crate::mover::{run_move_at, MoveIo, MoveOutcome, MoveSpec};
 
@@ -19,6 +21,8 @@ struct Look {
     at: Instant,
     /// Run-queue delay of the vCPU threads so far, summed.
     wait: Duration,
+    /// Time the vCPU threads ran in the host kernel so far, summed.
+    kernel: Duration,
     /// Thread ids it summed.
     tids: Vec<i32>,
     /// Bytes moved so far.
@@ -27,16 +31,22 @@ struct Look {
 
 fn look(view: &dyn GuestView, job: &Job) -> Look {
     let mut wait = Duration::ZERO;
+    let mut kernel = Duration::ZERO;
     let mut tids = Vec::new();
     for thread in view.vcpu_threads() {
-        if let Some(w) = (thread.tid > 0).then(|| thread_wait(thread.tid)).flatten() {
+        if thread.tid <= 0 {
+            continue;
+        }
+        if let (Some(w), Some(k)) = (thread_wait(thread.tid), thread_kernel_time(thread.tid)) {
             wait += w;
+            kernel += k;
             tids.push(thread.tid);
         }
     }
     Look {
         at: Instant::now(),
         wait,
+        kernel,
         tids,
         moved: job.progress.bytes_moved(),
     }
@@ -49,6 +59,7 @@ impl Look {
         (self.tids == earlier.tids).then(|| PaceSample {
             wall: self.at.saturating_duration_since(earlier.at),
             vcpu_wait: self.wait.saturating_sub(earlier.wait),
+            vcpu_kernel: self.kernel.saturating_sub(earlier.kernel),
             vcpus: self.tids.len() as u32,
             moved: self.moved.saturating_sub(earlier.moved),
         })
@@ -65,6 +76,7 @@ fn baseline(view: &dyn GuestView, job: &Job) -> PaceSample {
         PaceSample {
             wall: Duration::ZERO,
             vcpu_wait: Duration::ZERO,
+            vcpu_kernel: Duration::ZERO,
             vcpus: 0,
             moved: 0,
         },
