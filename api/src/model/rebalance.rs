@@ -54,8 +54,9 @@ pub enum RebalancePace {
     /// As fast as it can, or at `max_mib_per_s`.
     #[default]
     Fixed,
-    /// From the vCPU threads' run-queue delay: as fast as keeps them waiting for a CPU at
-    /// most 7% of the time more than before the move, at most `max_mib_per_s`.
+    /// From what the vCPU threads lose (waiting for a CPU, time in the host kernel): as fast
+    /// as keeps that at most 7% of their time more than before the move, at most
+    /// `max_mib_per_s`.
     Guest,
 }
 

@@ -117,7 +117,7 @@ impl From<ModeArg> for RebalanceMode {
 pub enum PaceArg {
     /// As fast as it can, or at --max-mib-per-s.
     Fixed,
-    /// As fast as keeps the vCPUs waiting for a CPU at most 7% more of the time than before the move.
+    /// As fast as keeps the vCPUs' lost time (waiting for a CPU, in the host kernel) at most 7% more than before the move.
     Guest,
 }
 
