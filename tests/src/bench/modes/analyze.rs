@@ -33,6 +33,10 @@ struct Move {
     hot90_ms: Option<f64>,
     rate_idle: Option<f64>,
     rate_moving: Option<f64>,
+    /// From the move's start until its wake is over (`REC settled`), L1 ms, and the pass
+    /// rate over that time.
+    wake_ms: Option<f64>,
+    rate_with_wake: Option<f64>,
     largest_gap_ms: Option<f64>,
     mover_cpu_s: Option<f64>,
     mib_moved: Option<f64>,
@@ -43,9 +47,13 @@ impl Move {
         Some(self.rate_moving? / self.rate_idle?)
     }
 
-    /// Guest work lost during the move, in ms at the idle pass rate.
+    /// Guest work lost during the move and its wake, in ms at the idle pass rate (during the
+    /// move alone for a run without `REC settled`).
     fn work_lost_ms(&self) -> Option<f64> {
-        self.ratio().map(|r| (1.0 - r) * self.wall_ms)
+        match (self.wake_ms, self.rate_with_wake) {
+            (Some(ms), Some(rate)) => Some((1.0 - rate / self.rate_idle?) * ms),
+            _ => self.ratio().map(|r| (1.0 - r) * self.wall_ms),
+        }
     }
 
     fn mib_per_s(&self) -> Option<f64> {
@@ -57,7 +65,7 @@ impl Move {
             "n": self.n, "mode": self.mode.name(), "kind": self.kind, "state": self.state,
             "wall_ms": self.wall_ms, "complete_ms": self.complete_ms, "hot90_ms": self.hot90_ms,
             "pass_rate_idle": self.rate_idle, "pass_rate_moving": self.rate_moving,
-            "ratio": self.ratio(), "work_lost_ms": self.work_lost_ms(),
+            "ratio": self.ratio(), "work_lost_ms": self.work_lost_ms(), "wake_ms": self.wake_ms,
             "largest_gap_ms": self.largest_gap_ms, "mover_cpu_s": self.mover_cpu_s,
             "mib_moved": self.mib_moved,
         })
@@ -98,11 +106,22 @@ fn idle_from_ms(steadies: &[Record], n: i64, start_ms: f64) -> f64 {
         .unwrap_or(start_ms - f64::from(IDLE_WINDOW_S) * 1000.0)
 }
 
+/// When the wake of move `n` was over (L1 ms): its `REC settled` mark, if after `end_ms`.
+fn settled_ms(settles: &[Record], n: i64, end_ms: f64) -> Option<f64> {
+    settles
+        .iter()
+        .find(|r| r.int("n") == Some(n))
+        .and_then(|r| r.num("at"))
+        .map(|at| at * 1000.0)
+        .filter(|&at| at >= end_ms)
+}
+
 /// What the script recorded besides the moves themselves.
 struct Around<'a> {
     places: &'a [Record],
     cpus: &'a [Record],
     steadies: &'a [Record],
+    settles: &'a [Record],
 }
 
 fn measure(m: &Record, beats: Option<&Beats>, around: &Around) -> Option<Move> {
@@ -110,6 +129,7 @@ fn measure(m: &Record, beats: Option<&Beats>, around: &Around) -> Option<Move> {
         places,
         cpus,
         steadies,
+        settles,
     } = around;
     let (n, a, b) = (m.int("n")?, m.num("start")?, m.num("end")?);
     let status = m.json.as_ref()?;
@@ -117,6 +137,7 @@ fn measure(m: &Record, beats: Option<&Beats>, around: &Around) -> Option<Move> {
     let target = m.int("target")? as u64;
     let (a_ms, b_ms) = (a * 1000.0, b * 1000.0);
     let idle_from = idle_from_ms(steadies, n, a_ms);
+    let settled = settled_ms(settles, n, b_ms);
     let mover_cpu_s = match (cpu_of(cpus, n, "before"), cpu_of(cpus, n, "after")) {
         (Some(before), Some(after)) => Some(before.until(&after).0),
         _ => None,
@@ -133,6 +154,8 @@ fn measure(m: &Record, beats: Option<&Beats>, around: &Around) -> Option<Move> {
         wall_ms: b_ms - a_ms,
         rate_idle: beats.and_then(|x| x.pass_rate_l1(idle_from, a_ms)),
         rate_moving: beats.and_then(|x| x.pass_rate_l1(a_ms, b_ms)),
+        wake_ms: settled.map(|s| s - a_ms),
+        rate_with_wake: settled.and_then(|s| beats?.pass_rate_l1(a_ms, s)),
         largest_gap_ms: beats.and_then(|x| x.largest_gap_l1_ms(a_ms, b_ms)),
         mover_cpu_s,
         mib_moved: status["bytes_moved"].as_f64().map(|v| v / MIB),
@@ -149,10 +172,12 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
     let places = records(output.lines(), "place");
     let cpus = records(output.lines(), "cpu");
     let steadies = records(output.lines(), "steady");
+    let settles = records(output.lines(), "settled");
     let around = Around {
         places: &places,
         cpus: &cpus,
         steadies: &steadies,
+        settles: &settles,
     };
     let moves: Vec<Move> = records(output.lines(), "move")
         .iter()
@@ -192,7 +217,7 @@ pub fn analyze(output: &str) -> Result<PartResult, BenchError> {
                 ),
                 (
                     "work_lost_ms",
-                    "guest work lost, ms at the idle rate",
+                    "guest work lost during the move and its wake, ms at the idle rate",
                     "ms",
                     collect(list, Move::work_lost_ms),
                 ),
@@ -329,6 +354,37 @@ mod tests {
             vec![4000.0]
         );
         assert!(!head.contains_key("move_live_4k_complete_ms"));
+    }
+
+    #[test]
+    fn work_lost_counts_the_wake_until_the_settled_mark() {
+        // 2 passes/s per CPU, but 1/s from 20 s to 24 s: the move ran 20-22 s, its wake
+        // (refaults after a paused move's resume, say) 22-24 s.
+        let mut out = String::new();
+        out.push_str(r#"REC move n=1 mode=paused kind=4k target=1 epoch=1 start=20.00 end=22.00 :: {"state": "done", "elapsed_ms": 2000, "bytes_moved": 1048576}"#);
+        out.push('\n');
+        let mut times: Vec<f64> = (0..=20).map(|i| 10.0 + f64::from(i) * 0.5).collect();
+        times.extend([21.0, 22.0, 23.0, 24.0]);
+        times.extend((1..=12).map(|i| 24.0 + f64::from(i) * 0.5));
+        for (pass, t) in times.iter().enumerate() {
+            for cpu in 0..2 {
+                out.push_str(&format!(
+                    "HB @{t:.2} cpu{cpu}: HB pass={} uptime_ms={} pass_ms=500 errors=0\n",
+                    pass + 1,
+                    (t * 1000.0) as u64 - 1000
+                ));
+            }
+        }
+        let lost = |extra: &str| {
+            let r = analyze(&format!("{out}{extra}")).unwrap();
+            r.find("modes.paused_4k_work_lost_ms").unwrap().samples[0]
+        };
+        // Without the mark only the move counts: half of 2 s.
+        assert!((lost("") - 1000.0).abs() < 1.0, "{}", lost(""));
+        // Settled at 25 s: from 20 s to 25 s the CPUs did 12 passes, 20 at the idle rate.
+        assert!((lost("REC settled n=1 at=25.00\n") - 2000.0).abs() < 1.0);
+        // A mark before the move's end is not one.
+        assert!((lost("REC settled n=1 at=21.00\n") - 1000.0).abs() < 1.0);
     }
 
     #[test]

@@ -77,8 +77,9 @@ fn moves(rounds: usize, kind: &str) -> String {
 /// moves; for each move, once the pass in progress after the quiet spell has ended, `REC
 /// steady` (the idle window starts: every pass after it runs undisturbed, not in the wake of
 /// the previous move), `REC cpu` before and after, `REC place` about every 0.5 s while it
-/// runs (`ternctl placement`), and `REC move` with its status; each VM's heartbeats at the
-/// end.
+/// runs (`ternctl placement`), `REC move` with its status, and `REC settled` once each vCPU
+/// has ended the pass in progress and one more (the move's wake is over: a paused move's
+/// refaults come after the resume); each VM's heartbeats at the end.
 pub fn script(rounds: usize) -> String {
     let mut s = prelude();
     s.push_str(&format!(
@@ -113,6 +114,8 @@ measure() {{
     touch /tmp/stop_place; wait $sampler; cat /tmp/place.out
     now t; echo "REC cpu n=$n when=after at=$t $(cpu_snap)"
     echo "REC move n=$n mode=$mode kind=$kind target=$target epoch=$vm_epoch start=$a end=$b :: $out"
+    await_passes 2
+    now t; echo "REC settled n=$n at=$t"
     cur=$target; n=$((n + 1))
 }}
 echo "REC fact thp_phase=$(tr ' ' _ </sys/kernel/mm/transparent_hugepage/enabled)"
@@ -160,6 +163,7 @@ mod tests {
             first_two,
             ["ensure_vm; measure paused thp \"--mode paused\""]
         );
+        assert!(s.contains("await_passes 2\n    now t; echo \"REC settled n=$n at=$t\""));
         assert!(s.trim_end().ends_with("finish_vm\nexit 0"));
     }
 }
