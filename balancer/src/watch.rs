@@ -27,20 +27,10 @@ use crate::chunk::PAGES_PER_CHUNK;
 
 /// Pages watched per observed 2 MiB chunk by default.
 pub const DEFAULT_PAGES_PER_CHUNK: u32 = 1;
-/// At one sample a second, each chunk is observed once in this many intervals (a quarter of
-/// the chunks per interval, in turn): 128 faults per GiB of guest memory per second.
+/// Each chunk is observed once in this many observations (a quarter of the chunks per
+/// observation, in turn): at one observation a second, 128 faults per GiB of guest memory per
+/// second.
 pub const DEFAULT_EVERY: u32 = 4;
-
-/// Each chunk is observed once in this many intervals of length `interval`: [`DEFAULT_EVERY`]
-/// for an interval of a second or longer; for shorter ones proportionally more, so the guest
-/// pays the same write faults per second (at most 128 per GiB) whatever the interval. A
-/// shorter interval then makes each observation shorter (a page counts as written if it was
-/// written within the interval), not more frequent per chunk.
-pub fn every_for(interval: std::time::Duration) -> u32 {
-    let ms = interval.as_millis().max(1);
-    let per_second = u32::try_from(1000u128.div_ceil(ms)).unwrap_or(u32::MAX);
-    DEFAULT_EVERY.saturating_mul(per_second.max(1))
-}
 
 /// The secret behind the watched offsets.
 #[derive(Clone, Debug)]
@@ -123,24 +113,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shorter_intervals_observe_fewer_chunks_each_for_the_same_faults_per_second() {
-        use std::time::Duration;
-        assert_eq!(every_for(Duration::from_secs(1)), DEFAULT_EVERY);
-        assert_eq!(every_for(Duration::from_secs(5)), DEFAULT_EVERY);
-        assert_eq!(every_for(Duration::from_millis(100)), 10 * DEFAULT_EVERY);
-        assert_eq!(every_for(Duration::from_millis(300)), 4 * DEFAULT_EVERY);
-        assert_eq!(every_for(Duration::ZERO), 1000 * DEFAULT_EVERY);
-        // Watched pages of a 1 GiB region (512 chunks) in 4 s, at 1 Hz and at 10 Hz: each
-        // chunk once, 128 per second.
+    fn four_observations_watch_each_chunk_once() {
+        // A 1 GiB region (512 chunks): 128 pages per observation, 512 in four.
         let pages = 1u64 << 18;
-        let in_four_seconds = |interval: Duration, samples: u64| -> u64 {
-            let every = every_for(interval);
-            (1..=samples)
-                .map(|i| count(&watch_set(pages, i, DEFAULT_PAGES_PER_CHUNK, every), pages))
-                .sum()
-        };
-        assert_eq!(in_four_seconds(Duration::from_secs(1), 4), 512);
-        assert_eq!(in_four_seconds(Duration::from_millis(100), 40), 512);
+        let each: Vec<u64> = (1..=4)
+            .map(|i| {
+                count(
+                    &watch_set(pages, i, DEFAULT_PAGES_PER_CHUNK, DEFAULT_EVERY),
+                    pages,
+                )
+            })
+            .collect();
+        assert_eq!(each, [128, 128, 128, 128]);
     }
 
     fn pages_of(bits: &[u64]) -> Vec<u64> {

@@ -223,7 +223,8 @@ pub struct GuestNodeHeat {
 pub struct HeatInfo {
     /// Whether dirty logging is on now.
     pub sampling: bool,
-    /// Sampling interval in milliseconds.
+    /// Sampling interval in milliseconds: how long each observation lasts. One starts every
+    /// interval, or every second for a shorter interval.
     pub interval_ms: u64,
     /// Bytes per chunk heat is kept for.
     pub chunk_bytes: u64,
@@ -239,7 +240,8 @@ pub struct HeatInfo {
 pub struct HeatRequest {
     /// Sample or not.
     pub enabled: bool,
-    /// Sampling interval in milliseconds: 10 to 3600000 (default 1000).
+    /// Sampling interval in milliseconds: 10 to 3600000 (default 1000). How long each
+    /// observation lasts; one starts every interval, or every second for a shorter interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_ms: Option<u64>,
 }

@@ -183,7 +183,7 @@ pub struct HeatArgs {
     /// Turn sampling on.
     #[arg(long, conflicts_with = "disable")]
     pub enable: bool,
-    /// With --enable: sample every N milliseconds [default: 1000].
+    /// With --enable: observe for N milliseconds at a time, every N or, when shorter, every second [default: 1000].
     #[arg(long, value_name = "N", requires = "enable")]
     pub interval_ms: Option<u64>,
     /// Turn sampling off.

@@ -1,7 +1,12 @@
 //! The heat sampler: while on, KVM dirty logging covers guest memory and a thread reads (and
 //! re-arms) the dirty bitmaps every interval into the decaying per-chunk heat map. Where KVM
 //! lets Tern choose which pages to re-arm, only a few pages per chunk are watched in each
-//! interval (see [`crate::watch`]).
+//! interval (see [`crate::watch`]), and an interval shorter than [`ARM_PERIOD`] is one
+//! observation per period: the watched pages are armed, read once the interval has passed,
+//! and armed again a period after the last arming. Every arming write-protects pages, which
+//! makes KVM flush the TLBs of all vCPUs, and wakes the sampler, which preempts a vCPU on a
+//! host whose CPUs they fill; at 10 Hz that cost the lab's guest about a tenth of its speed,
+//! and observing as often per second at one arming per second costs what 1 Hz does.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -13,12 +18,15 @@ use crate::guest::GuestView;
 use crate::heat::HeatMap;
 use crate::mover::progress::MoveProgress;
 use crate::placement::PAGE_SIZE;
-use crate::watch::{every_for, watch_set, DEFAULT_EVERY, DEFAULT_PAGES_PER_CHUNK};
+use crate::watch::{watch_set, DEFAULT_EVERY, DEFAULT_PAGES_PER_CHUNK};
 
 /// Heat kept per sample: half of the previous score (the last few samples dominate).
 pub const HEAT_DECAY: f64 = 0.5;
 /// Default sampling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// The operator's sampling arms its watched pages at most once per this period: a shorter
+/// interval is the length of each observation, not how often one starts.
+pub const ARM_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -27,6 +35,8 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     interval_ms: AtomicU64,
+    /// How often an observation starts (see [`Pace`]).
+    period_ms: AtomicU64,
     /// Each interval observes one chunk in this many (see [`Pace`]).
     every: AtomicU32,
     /// Samples taken since sampling started; `sampled` is notified at each.
@@ -35,17 +45,24 @@ struct Shared {
 }
 
 impl Shared {
-    /// Sleeps until an interval (as it is now, if it changes meanwhile) has passed since
-    /// `last`, or until a stop, whichever comes first; returns whether to stop. The thread
-    /// wakes only for those: waking a thread costs a guest whose vCPUs fill the host's CPUs a
-    /// preemption.
-    fn sleep_after(&self, last: Instant) -> bool {
+    fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
+    }
+
+    fn period(&self) -> Duration {
+        Duration::from_millis(self.period_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sleeps until `span` (an interval or a period, as it is now if it changes meanwhile)
+    /// has passed since `last`, or until a stop, whichever comes first; returns whether to
+    /// stop. The thread wakes only for those: waking a thread costs a guest whose vCPUs fill
+    /// the host's CPUs a preemption.
+    fn sleep_after(&self, last: Instant, span: fn(&Self) -> Duration) -> bool {
         let Ok(mut stop) = self.stop.lock() else {
             return true;
         };
         while !*stop {
-            let interval = Duration::from_millis(self.interval_ms.load(Ordering::Relaxed));
-            let left = (last + interval).saturating_duration_since(Instant::now());
+            let left = (last + span(self)).saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
@@ -82,27 +99,33 @@ struct Users {
     thread: Option<JoinHandle<()>>,
 }
 
-/// How the sampler runs: its interval, and the share of the chunks each interval observes.
+/// How the sampler runs: its interval, how often an observation starts, and the share of
+/// the chunks each observation covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pace {
     interval: Duration,
-    /// One chunk in this many per interval.
+    /// An observation starts this often: the interval itself (each observation arms the next
+    /// one), or [`ARM_PERIOD`] for the operator's shorter intervals.
+    period: Duration,
+    /// One chunk in this many per observation.
     every: u32,
 }
 
 impl Users {
-    /// How sampling should run, if anyone wants it. The operator's sampling costs the guest
-    /// the same write faults per second at any interval ([`every_for`]); a warm-up alone is a
-    /// short burst that observes a quarter of the chunks per sample, so its few samples see
-    /// most of the memory.
+    /// How sampling should run, if anyone wants it. The operator's sampling observes a
+    /// quarter of the chunks per second at any interval (at most 128 write faults per GiB per
+    /// second, one arming per second); a warm-up alone is a short burst that observes a
+    /// quarter of the chunks per sample, so its few samples see most of the memory.
     fn wanted(&self) -> Option<Pace> {
         match self.operator {
             Some(interval) => Some(Pace {
                 interval,
-                every: every_for(interval),
+                period: interval.max(ARM_PERIOD),
+                every: DEFAULT_EVERY,
             }),
             None => (self.warmups > 0).then_some(Pace {
                 interval: WARMUP_INTERVAL,
+                period: WARMUP_INTERVAL,
                 every: DEFAULT_EVERY,
             }),
         }
@@ -202,11 +225,41 @@ impl Watch {
         next_every: u32,
     ) {
         let next = self.next_sets(view, next_every);
-        let bitmaps: Vec<io::Result<Vec<u64>>> = next
-            .iter()
-            .enumerate()
-            .map(|(i, set)| view.take_dirty_bitmap(i, set.as_deref()))
-            .collect();
+        let bitmaps = read_logs(view, &next);
+        self.record(map, &bitmaps, elapsed);
+        self.current = next.into_iter().collect();
+        self.current_every = next_every;
+    }
+
+    /// Reads every region's log into `map` as one sample (it covered `elapsed`) and arms
+    /// nothing: the watched pages stay armed until [`arm`](Self::arm).
+    fn observe(&self, view: &dyn GuestView, map: &Mutex<Option<HeatMap>>, elapsed: Duration) {
+        let nothing: Vec<Option<Vec<u64>>> = self.pages.iter().map(|_| Some(Vec::new())).collect();
+        let bitmaps = read_logs(view, &nothing);
+        self.record(map, &bitmaps, elapsed);
+    }
+
+    /// Arms the next observation, of one chunk in `every`, forgetting what the pages armed
+    /// before were written since they were read.
+    fn arm(&mut self, view: &dyn GuestView, every: u32) {
+        let next = self.next_sets(view, every);
+        for (i, read) in read_logs(view, &next).into_iter().enumerate() {
+            if let Err(e) = read {
+                log::warn!("heat: cannot re-arm the dirty log of region {i}: {e}");
+            }
+        }
+        self.current = next.into_iter().collect();
+        self.current_every = every;
+    }
+
+    /// Records `bitmaps`, read at the end of the observation under way, into `map` as one
+    /// sample that covered `elapsed`.
+    fn record(
+        &self,
+        map: &Mutex<Option<HeatMap>>,
+        bitmaps: &[io::Result<Vec<u64>>],
+        elapsed: Duration,
+    ) {
         if let Ok(mut guard) = map.lock() {
             if let Some(map) = guard.as_mut() {
                 for (i, bitmap) in bitmaps.iter().enumerate() {
@@ -226,22 +279,44 @@ impl Watch {
                 map.end_sample(elapsed);
             }
         }
-        self.current = next.into_iter().collect();
-        self.current_every = next_every;
     }
 }
 
+/// Reads every region's log, re-arming per region what `rearm` says (`None`: every page
+/// written; an empty set: nothing).
+fn read_logs(view: &dyn GuestView, rearm: &[Option<Vec<u64>>]) -> Vec<io::Result<Vec<u64>>> {
+    rearm
+        .iter()
+        .enumerate()
+        .map(|(i, set)| view.take_dirty_bitmap(i, set.as_deref()))
+        .collect()
+}
+
+/// Samples until told to stop. Observations back to back (each read arms the next) while the
+/// period is the interval or KVM re-arms every page it reads; else one observation per
+/// period: read an interval after arming, armed again a period after the last arming.
 fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) {
+    let view = view.as_ref();
     let mut last = Instant::now();
     loop {
-        if shared.sleep_after(last) {
+        if shared.sleep_after(last, Shared::interval) {
             return;
         }
-        let elapsed = last.elapsed();
-        last = Instant::now();
         let every = shared.every.load(Ordering::Relaxed);
-        watch.sample(view.as_ref(), &shared.map, elapsed, every);
-        shared.count_sample();
+        if shared.period() > shared.interval() && view.rearms_selectively() {
+            watch.observe(view, &shared.map, last.elapsed());
+            shared.count_sample();
+            if shared.sleep_after(last, Shared::period) {
+                return;
+            }
+            last = Instant::now();
+            watch.arm(view, every);
+        } else {
+            let elapsed = last.elapsed();
+            last = Instant::now();
+            watch.sample(view, &shared.map, elapsed, every);
+            shared.count_sample();
+        }
     }
 }
 
@@ -277,6 +352,11 @@ impl HeatSampler {
             0 => DEFAULT_INTERVAL,
             ms => Duration::from_millis(ms),
         }
+    }
+
+    /// How often an observation starts: the interval, or [`ARM_PERIOD`] for a shorter one.
+    pub fn period(&self) -> Duration {
+        self.shared.period().max(self.interval())
     }
 
     /// The heat map (None until sampling first started).
@@ -351,6 +431,9 @@ impl HeatSampler {
         self.shared
             .interval_ms
             .store(pace.interval.as_millis().max(10) as u64, Ordering::Relaxed);
+        self.shared
+            .period_ms
+            .store(pace.period.as_millis().max(10) as u64, Ordering::Relaxed);
         self.shared.wake.notify_all();
     }
 
@@ -390,7 +473,7 @@ impl HeatSampler {
     /// (its canceller calls [`wake_waiters`](Self::wake_waiters)), or a generous deadline
     /// passes.
     pub fn wait_for_samples(&self, samples: u64, progress: &MoveProgress) {
-        let deadline = Instant::now() + self.interval() * (samples as u32 + 2);
+        let deadline = Instant::now() + self.period() * (samples as u32 + 2);
         let Ok(mut taken) = self.shared.samples.lock() else {
             return;
         };
@@ -478,24 +561,26 @@ mod tests {
     }
 
     #[test]
-    fn the_operators_sampling_keeps_its_fault_rate_and_a_warm_up_alone_samples_broadly() {
+    fn the_operators_sampling_arms_once_a_second_and_a_warm_up_alone_samples_broadly() {
         let operator = |ms| Users {
             operator: Some(Duration::from_millis(ms)),
             ..Users::default()
         };
-        let pace = |interval_ms, every| Pace {
+        let pace = |interval_ms, period_ms| Pace {
             interval: Duration::from_millis(interval_ms),
-            every,
+            period: Duration::from_millis(period_ms),
+            every: DEFAULT_EVERY,
         };
-        assert_eq!(operator(1000).wanted(), Some(pace(1000, 4)));
-        assert_eq!(operator(100).wanted(), Some(pace(100, 40)));
+        assert_eq!(operator(1000).wanted(), Some(pace(1000, 1000)));
+        assert_eq!(operator(5000).wanted(), Some(pace(5000, 5000)));
+        assert_eq!(operator(100).wanted(), Some(pace(100, 1000)));
         let mut warm = Users {
             warmups: 1,
             ..Users::default()
         };
-        assert_eq!(warm.wanted(), Some(pace(500, DEFAULT_EVERY)));
+        assert_eq!(warm.wanted(), Some(pace(500, 500)));
         warm.operator = Some(Duration::from_millis(250));
-        assert_eq!(warm.wanted(), Some(pace(250, 16)));
+        assert_eq!(warm.wanted(), Some(pace(250, 1000)));
         assert_eq!(Users::default().wanted(), None);
     }
 
@@ -528,6 +613,54 @@ mod tests {
         for mask in rearmed.iter() {
             let pages: u32 = mask.iter().map(|w| w.count_ones()).sum();
             assert!(pages <= 1, "{pages}");
+        }
+    }
+
+    #[test]
+    fn an_observation_reads_without_arming_and_the_next_arming_forgets_what_came_between() {
+        let kvm = Kvm {
+            bits: Mutex::new(vec![u64::MAX; 16]),
+            rearmed: Mutex::new(Vec::new()),
+        };
+        let map = Mutex::new(Some(HeatMap::new(&[2 * CHUNK_BYTES], 0.5)));
+        // Observations 1 and 2 watch no chunk of this small region, 3 watches chunk 1 and 4
+        // chunk 0 (one in DEFAULT_EVERY, in turn).
+        let mut watch = Watch::start(&kvm, DEFAULT_EVERY).unwrap();
+        for _ in 0..2 {
+            watch.observe(&kvm, &map, Duration::from_millis(100));
+            watch.arm(&kvm, DEFAULT_EVERY);
+        }
+        kvm.write_chunk(1);
+        watch.observe(&kvm, &map, Duration::from_millis(100));
+        {
+            let guard = map.lock().unwrap();
+            let heat = guard.as_ref().unwrap();
+            assert_eq!(heat.samples(), 3);
+            assert_eq!(heat.heat(0, 1), 512.0);
+            assert_eq!(heat.dirty_pages_last_sample(0), 4 * 512);
+        }
+        // Chunk 0 is written after observation 3 read the log but before observation 4 is
+        // armed: the arming forgets it, and observation 4 finds chunk 0 cold.
+        kvm.write_chunk(0);
+        watch.arm(&kvm, DEFAULT_EVERY);
+        watch.observe(&kvm, &map, Duration::from_millis(100));
+        let guard = map.lock().unwrap();
+        let heat = guard.as_ref().unwrap();
+        assert_eq!(heat.heat(0, 0), 0.0);
+        assert_eq!(heat.dirty_pages_last_sample(0), 0);
+        // Each observation re-armed nothing; each arming at most one page.
+        let rearmed = kvm.rearmed.lock().unwrap();
+        let pages: Vec<u32> = rearmed
+            .iter()
+            .map(|mask| mask.iter().map(|w| w.count_ones()).sum())
+            .collect();
+        assert_eq!(pages.len(), 1 + 4 + 3);
+        for (i, n) in pages.iter().enumerate() {
+            assert!(*n <= 1, "{pages:?}");
+            // Calls alternate arm (start), observe, arm, ...: observations are the odd ones.
+            if i % 2 == 1 {
+                assert_eq!(*n, 0, "{pages:?}");
+            }
         }
     }
 }
