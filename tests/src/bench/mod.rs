@@ -104,7 +104,7 @@ impl Part {
             Part::Startup => "under a minute",
             Part::Footprint => "about 2 minutes",
             Part::Boot => "about 6 minutes",
-            Part::Sampling => "about 16 minutes",
+            Part::Sampling => "about 18 minutes",
             Part::GuestImpact => "about 5 minutes",
             Part::Migration => "about 3 minutes",
             Part::Migration4k => "about 8 minutes",
