@@ -300,6 +300,21 @@ mod tests {
         )
     }
 
+    /// Both CPUs' heartbeats at L1 times `times` (seconds), one pass each.
+    fn beats(times: &[f64]) -> String {
+        let mut out = String::new();
+        for (pass, t) in times.iter().enumerate() {
+            for cpu in 0..2 {
+                out.push_str(&format!(
+                    "HB @{t:.2} cpu{cpu}: HB pass={} uptime_ms={} pass_ms=500 errors=0\n",
+                    pass + 1,
+                    (t * 1000.0) as u64 - 1000
+                ));
+            }
+        }
+        out
+    }
+
     #[test]
     fn figures_per_mode_and_page_size() {
         let mut out = String::new();
@@ -321,15 +336,7 @@ mod tests {
         let mut times: Vec<f64> = (0..=20).map(|i| 10.0 + f64::from(i) * 0.5).collect();
         times.extend([21.0, 22.0]);
         times.extend((1..=36).map(|i| 22.0 + f64::from(i) * 0.5));
-        for (pass, t) in times.iter().enumerate() {
-            for cpu in 0..2 {
-                out.push_str(&format!(
-                    "HB @{t:.2} cpu{cpu}: HB pass={} uptime_ms={} pass_ms=500 errors=0\n",
-                    pass + 1,
-                    (t * 1000.0) as u64 - 1000
-                ));
-            }
-        }
+        out.push_str(&beats(&times));
         let r = analyze(&out).unwrap();
         let head: BTreeMap<String, f64> = r.headline.iter().cloned().collect();
         assert_eq!(head["move_live_complete_ms"], 1900.0);
@@ -366,15 +373,7 @@ mod tests {
         let mut times: Vec<f64> = (0..=20).map(|i| 10.0 + f64::from(i) * 0.5).collect();
         times.extend([21.0, 22.0, 23.0, 24.0]);
         times.extend((1..=12).map(|i| 24.0 + f64::from(i) * 0.5));
-        for (pass, t) in times.iter().enumerate() {
-            for cpu in 0..2 {
-                out.push_str(&format!(
-                    "HB @{t:.2} cpu{cpu}: HB pass={} uptime_ms={} pass_ms=500 errors=0\n",
-                    pass + 1,
-                    (t * 1000.0) as u64 - 1000
-                ));
-            }
-        }
+        out.push_str(&beats(&times));
         let lost = |extra: &str| {
             let r = analyze(&format!("{out}{extra}")).unwrap();
             r.find("modes.paused_4k_work_lost_ms").unwrap().samples[0]
