@@ -109,7 +109,7 @@ impl Part {
             Part::Migration => "about 3 minutes",
             Part::Migration4k => "about 8 minutes",
             Part::Virtio => "about 10 minutes",
-            Part::Modes => "about 25 minutes",
+            Part::Modes => "about 30 minutes",
             Part::Host => "about 15 minutes",
         }
     }
