@@ -9,7 +9,7 @@
 //! and observing as often per second at one arming per second costs what 1 Hz does.
 
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,8 +37,6 @@ struct Shared {
     interval_ms: AtomicU64,
     /// How often an observation starts (see [`Pace`]).
     period_ms: AtomicU64,
-    /// Each interval observes one chunk in this many (see [`Pace`]).
-    every: AtomicU32,
     /// Samples taken since sampling started; `sampled` is notified at each.
     samples: Mutex<u64>,
     sampled: Condvar,
@@ -99,16 +97,14 @@ struct Users {
     thread: Option<JoinHandle<()>>,
 }
 
-/// How the sampler runs: its interval, how often an observation starts, and the share of
-/// the chunks each observation covers.
+/// How the sampler runs: its interval, and how often an observation starts. Each
+/// observation covers one chunk in [`DEFAULT_EVERY`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pace {
     interval: Duration,
     /// An observation starts this often: the interval itself (each observation arms the next
     /// one), or [`ARM_PERIOD`] for the operator's shorter intervals.
     period: Duration,
-    /// One chunk in this many per observation.
-    every: u32,
 }
 
 impl Users {
@@ -121,12 +117,10 @@ impl Users {
             Some(interval) => Some(Pace {
                 interval,
                 period: interval.max(ARM_PERIOD),
-                every: DEFAULT_EVERY,
             }),
             None => (self.warmups > 0).then_some(Pace {
                 interval: WARMUP_INTERVAL,
                 period: WARMUP_INTERVAL,
-                every: DEFAULT_EVERY,
             }),
         }
     }
@@ -177,58 +171,48 @@ struct Watch {
     pages: Vec<u64>,
     /// Per region, the pages watched in the interval under way (`None`: every page).
     current: Option<Vec<Vec<u64>>>,
-    /// The interval under way observes one chunk in this many.
-    current_every: u32,
     /// Intervals started.
     interval: u64,
 }
 
 impl Watch {
-    /// Arms the first interval, observing one chunk in `every` (reading and forgetting the
-    /// bits set when logging started).
-    fn start(view: &dyn GuestView, every: u32) -> io::Result<Self> {
+    /// Arms the first interval (reading and forgetting the bits set when logging started).
+    fn start(view: &dyn GuestView) -> io::Result<Self> {
         let pages: Vec<u64> = view.regions().iter().map(|r| r.len / PAGE_SIZE).collect();
         let mut watch = Self {
             pages,
             current: None,
-            current_every: every,
             interval: 0,
         };
-        let first = watch.next_sets(view, watch.current_every);
-        for (i, set) in first.iter().enumerate() {
-            view.take_dirty_bitmap(i, set.as_deref())?;
+        let first = watch.next_sets(view);
+        for read in read_logs(view, &first) {
+            read?;
         }
         watch.current = first.into_iter().collect();
         Ok(watch)
     }
 
-    /// The watch sets of the next interval, observing one chunk in `every` (all `None` when
+    /// The watch sets of the next interval, one chunk in [`DEFAULT_EVERY`] (all `None` when
     /// every page is watched).
-    fn next_sets(&mut self, view: &dyn GuestView, every: u32) -> Vec<Option<Vec<u64>>> {
+    fn next_sets(&mut self, view: &dyn GuestView) -> Vec<Option<Vec<u64>>> {
         self.interval += 1;
         let selective = view.rearms_selectively();
         self.pages
             .iter()
             .map(|p| {
-                selective.then(|| watch_set(*p, self.interval, DEFAULT_PAGES_PER_CHUNK, every))
+                selective
+                    .then(|| watch_set(*p, self.interval, DEFAULT_PAGES_PER_CHUNK, DEFAULT_EVERY))
             })
             .collect()
     }
 
     /// Reads every region's log into `map` as one sample (it covered `elapsed`), and arms
-    /// the next interval, observing one chunk in `next_every`.
-    fn sample(
-        &mut self,
-        view: &dyn GuestView,
-        map: &Mutex<Option<HeatMap>>,
-        elapsed: Duration,
-        next_every: u32,
-    ) {
-        let next = self.next_sets(view, next_every);
+    /// the next interval.
+    fn sample(&mut self, view: &dyn GuestView, map: &Mutex<Option<HeatMap>>, elapsed: Duration) {
+        let next = self.next_sets(view);
         let bitmaps = read_logs(view, &next);
         self.record(map, &bitmaps, elapsed);
         self.current = next.into_iter().collect();
-        self.current_every = next_every;
     }
 
     /// Reads every region's log into `map` as one sample (it covered `elapsed`) and arms
@@ -239,17 +223,16 @@ impl Watch {
         self.record(map, &bitmaps, elapsed);
     }
 
-    /// Arms the next observation, of one chunk in `every`, forgetting what the pages armed
-    /// before were written since they were read.
-    fn arm(&mut self, view: &dyn GuestView, every: u32) {
-        let next = self.next_sets(view, every);
+    /// Arms the next observation, forgetting what the pages armed before were written since
+    /// they were read.
+    fn arm(&mut self, view: &dyn GuestView) {
+        let next = self.next_sets(view);
         for (i, read) in read_logs(view, &next).into_iter().enumerate() {
             if let Err(e) = read {
                 log::warn!("heat: cannot re-arm the dirty log of region {i}: {e}");
             }
         }
         self.current = next.into_iter().collect();
-        self.current_every = every;
     }
 
     /// Records `bitmaps`, read at the end of the observation under way, into `map` as one
@@ -265,7 +248,7 @@ impl Watch {
                 for (i, bitmap) in bitmaps.iter().enumerate() {
                     match (bitmap, self.current.as_ref().and_then(|c| c.get(i))) {
                         (Ok(bits), Some(watched)) => {
-                            let share = 1.0 / f64::from(self.current_every);
+                            let share = 1.0 / f64::from(DEFAULT_EVERY);
                             map.record_watched(i, bits, watched, share);
                         }
                         (Ok(bits), None) => {
@@ -302,7 +285,6 @@ fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) 
         if shared.sleep_after(last, Shared::interval) {
             return;
         }
-        let every = shared.every.load(Ordering::Relaxed);
         if shared.period() > shared.interval() && view.rearms_selectively() {
             watch.observe(view, &shared.map, last.elapsed());
             shared.count_sample();
@@ -310,11 +292,11 @@ fn sample_loop(view: Arc<dyn GuestView>, shared: Arc<Shared>, mut watch: Watch) 
                 return;
             }
             last = Instant::now();
-            watch.arm(view, every);
+            watch.arm(view);
         } else {
             let elapsed = last.elapsed();
             last = Instant::now();
-            watch.sample(view, &shared.map, elapsed, every);
+            watch.sample(view, &shared.map, elapsed);
             shared.count_sample();
         }
     }
@@ -427,7 +409,6 @@ impl HeatSampler {
     }
 
     fn set_pace(&self, pace: Pace) {
-        self.shared.every.store(pace.every, Ordering::Relaxed);
         self.shared
             .interval_ms
             .store(pace.interval.as_millis().max(10) as u64, Ordering::Relaxed);
@@ -441,7 +422,7 @@ impl HeatSampler {
     fn start(&self, pace: Pace) -> io::Result<JoinHandle<()>> {
         self.set_pace(pace);
         self.view.set_dirty_logging(true)?;
-        let watch = match Watch::start(self.view.as_ref(), pace.every) {
+        let watch = match Watch::start(self.view.as_ref()) {
             Ok(w) => w,
             Err(e) => {
                 let _ = self.view.set_dirty_logging(false);
@@ -569,7 +550,6 @@ mod tests {
         let pace = |interval_ms, period_ms| Pace {
             interval: Duration::from_millis(interval_ms),
             period: Duration::from_millis(period_ms),
-            every: DEFAULT_EVERY,
         };
         assert_eq!(operator(1000).wanted(), Some(pace(1000, 1000)));
         assert_eq!(operator(5000).wanted(), Some(pace(5000, 5000)));
@@ -591,12 +571,12 @@ mod tests {
             rearmed: Mutex::new(Vec::new()),
         };
         let map = Mutex::new(Some(HeatMap::new(&[2 * CHUNK_BYTES], 0.5)));
-        let mut watch = Watch::start(&kvm, DEFAULT_EVERY).unwrap();
+        let mut watch = Watch::start(&kvm).unwrap();
         // Each chunk is observed once in DEFAULT_EVERY (4) samples: chunk 0 in samples 4
         // and 8, chunk 1 in samples 3 and 7.
         for _ in 0..8 {
             kvm.write_chunk(0);
-            watch.sample(&kvm, &map, Duration::from_secs(1), DEFAULT_EVERY);
+            watch.sample(&kvm, &map, Duration::from_secs(1));
         }
         let guard = map.lock().unwrap();
         let heat = guard.as_ref().unwrap();
@@ -625,10 +605,10 @@ mod tests {
         let map = Mutex::new(Some(HeatMap::new(&[2 * CHUNK_BYTES], 0.5)));
         // Observations 1 and 2 watch no chunk of this small region, 3 watches chunk 1 and 4
         // chunk 0 (one in DEFAULT_EVERY, in turn).
-        let mut watch = Watch::start(&kvm, DEFAULT_EVERY).unwrap();
+        let mut watch = Watch::start(&kvm).unwrap();
         for _ in 0..2 {
             watch.observe(&kvm, &map, Duration::from_millis(100));
-            watch.arm(&kvm, DEFAULT_EVERY);
+            watch.arm(&kvm);
         }
         kvm.write_chunk(1);
         watch.observe(&kvm, &map, Duration::from_millis(100));
@@ -642,7 +622,7 @@ mod tests {
         // Chunk 0 is written after observation 3 read the log but before observation 4 is
         // armed: the arming forgets it, and observation 4 finds chunk 0 cold.
         kvm.write_chunk(0);
-        watch.arm(&kvm, DEFAULT_EVERY);
+        watch.arm(&kvm);
         watch.observe(&kvm, &map, Duration::from_millis(100));
         let guard = map.lock().unwrap();
         let heat = guard.as_ref().unwrap();

@@ -59,22 +59,13 @@ pub struct PaceSample {
 }
 
 impl PaceSample {
-    /// Share of the vCPUs' wall time they spent waiting for a CPU.
-    pub fn wait_share(&self) -> f64 {
-        self.share_of(self.vcpu_wait)
-    }
-
     /// Share of the vCPUs' wall time the guest lost: waiting for a CPU or in the host kernel.
     pub fn lost_share(&self) -> f64 {
-        self.share_of(self.vcpu_wait + self.vcpu_kernel)
-    }
-
-    fn share_of(&self, time: Duration) -> f64 {
         let had = self.wall.as_secs_f64() * f64::from(self.vcpus.max(1));
         if had <= 0.0 {
             return 0.0;
         }
-        time.as_secs_f64() / had
+        (self.vcpu_wait + self.vcpu_kernel).as_secs_f64() / had
     }
 }
 
@@ -217,7 +208,7 @@ mod tests {
             ["1200000000 10000000 20", "1200000000 10000000 20"],
             16,
         );
-        assert!((s.wait_share() - 0.02).abs() < 1e-9);
+        assert!((s.lost_share() - 0.02).abs() < 1e-9);
         assert_eq!(pace.update(&s), START_RATE + RATE_STEP);
         assert_eq!(pace.update(&s), START_RATE + 2 * RATE_STEP);
     }
